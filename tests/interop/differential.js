@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict'
 // Live differential test: the pinned JS packages against the C++ codecs, both directions.
-//   node differential.js --tool PATH [--seed N] [--count N] [--kinds a,b] [--mutations N]
+//   node differential.js --tool PATH [--seed N] [--count N] [--family F] [--kinds a,b] [--mutations N]
 // For every codec kind, `count` random messages go JS -> C++ (C++ decodes JS bytes to the same
 // fields and re-encodes the same bytes) and `count` go C++ -> JS (C++ encodes JS's random fields
 // to the same bytes, which the JS decodes back), plus `mutations` corrupted encodings whose
@@ -14,12 +14,13 @@ const { loadFamilies } = require('./lib/kinds')
 const { mutate } = require('./lib/mutate')
 
 function args () {
-  const a = { seed: Date.now() >>> 0, count: 1000, mutations: 1000, kinds: null, tool: null }
+  const a = { seed: Date.now() >>> 0, count: 1000, mutations: 1000, kinds: null, family: null, tool: null }
   const v = process.argv.slice(2)
   for (let i = 0; i < v.length; i++) {
     const k = v[i].replace(/^--/, '')
     if (k === 'kinds') a.kinds = v[++i].split(',')
     else if (k === 'tool') a.tool = v[++i]
+    else if (k === 'family') a.family = v[++i]
     else a[k] = Number(v[++i])
   }
   if (!a.tool) { console.error('usage: differential.js --tool PATH [--seed N] [--count N]'); process.exit(2) }
@@ -96,7 +97,7 @@ async function main () {
   const tool = new CodecTool(a.tool)
   let passed = 0
   let failed = 0
-  for (const [family, kinds] of Object.entries(loadFamilies())) {
+  for (const [family, kinds] of Object.entries(loadFamilies(a.family))) {
     for (const [name, spec] of Object.entries(kinds)) {
       if (a.kinds && !a.kinds.includes(name)) continue
       const rng = new Rng((a.seed ^ hashName(name)) >>> 0)

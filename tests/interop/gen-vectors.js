@@ -3,7 +3,7 @@
 // Writes tests/vectors/<family>.json from the pinned JS packages: per kind, the examples the
 // kind declares, a few seeded random cases, the declared bad inputs and seeded mutations with the
 // reference's accept/drop decision. Deterministic: re-running gives identical files.
-//   node gen-vectors.js [--out DIR] [--per-kind N]
+//   node gen-vectors.js [--out DIR] [--per-kind N] [--family NAME]
 const fs = require('fs')
 const path = require('path')
 const { Rng } = require('./lib/rng')
@@ -14,6 +14,7 @@ const { mutate } = require('./lib/mutate')
 const argv = process.argv.slice(2)
 const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(__dirname, '..', 'vectors')
 const perKind = argv.includes('--per-kind') ? Number(argv[argv.indexOf('--per-kind') + 1]) : 8
+const onlyFamily = argv.includes('--family') ? argv[argv.indexOf('--family') + 1] : null
 const SEED = 20261121
 
 function versions () {
@@ -28,7 +29,7 @@ function codecCase (spec, fields) {
   return { hex: bytes.toString('hex'), fields: canon(spec.decode(bytes)) }
 }
 
-for (const [family, kinds] of Object.entries(loadFamilies())) {
+for (const [family, kinds] of Object.entries(loadFamilies(onlyFamily))) {
   const cases = []
   for (const [kind, spec] of Object.entries(kinds)) {
     const rng = new Rng(SEED)

@@ -7,11 +7,12 @@
 const fs = require('fs')
 const path = require('path')
 
-function loadFamilies () {
+function loadFamilies (only = null) {
   const dir = path.join(__dirname, '..', 'kinds')
   const out = {}
   for (const f of fs.readdirSync(dir).sort()) {
     if (!f.endsWith('.js')) continue
+    if (only && f !== only + '.js') continue
     out[f.slice(0, -3)] = require(path.join(dir, f))
   }
   return out
