@@ -1,38 +1,58 @@
-// hyperdhtd: the HyperDHT daemon. At this stage it parses its options and prints help; the node
-// engine (issue "dht-rpc node") and the control socket (issue "daemon") grow it.
-#include <boost/program_options.hpp>
+// hyperdhtd: the HyperDHT daemon. Runs the nodes the command line asks for (daemon/options.hpp)
+// until SIGINT or SIGTERM, then destroys them and exits 0.
+#include <csignal>
 #include <iostream>
 
-#include "core/version.hpp"
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
-namespace po = boost::program_options;
+#include "core/asio_runtime.hpp"
+#include "daemon/node_runner.hpp"
+#include "daemon/options.hpp"
 
 int main(int argc, char** argv) {
-  po::options_description opts("hyperdhtd options");
-  // clang-format off
-  opts.add_options()
-    ("help,h", "show this help and exit")
-    ("version", "print the version and exit")
-    ("config", po::value<std::string>(), "read options from this file (same names as the command line)")
-    ("bootstrap", po::value<std::string>(), "host:port[,host:port...] to join (default: the public HyperDHT bootstrap nodes)")
-    ("host", po::value<std::string>()->default_value("0.0.0.0"), "address to bind")
-    ("port", po::value<unsigned>()->default_value(49737), "UDP port to bind (tries port..port+4, then any)")
-    ("testnet", po::value<unsigned>(), "start an embedded testnet of N nodes on 127.0.0.1 and join it");
-  // clang-format on
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "hyperdhtd: " << e.what() << "\nTry 'hyperdhtd --help'.\n";
-    return 2;
+  using hdht::daemon::ParsedCommandLine;
+  const auto parsed = hdht::daemon::parse_command_line(argc, argv);
+  switch (parsed.action) {
+    case ParsedCommandLine::Action::help:
+    case ParsedCommandLine::Action::version:
+      std::cout << parsed.text << "\n";
+      return 0;
+    case ParsedCommandLine::Action::error:
+      std::cerr << "hyperdhtd: " << parsed.text << " (see hyperdhtd --help)\n";
+      return 2;
+    case ParsedCommandLine::Action::run:
+      break;
   }
-  if (vm.count("version")) {
-    std::cout << hdht::version_string() << "\n";
-    return 0;
+
+  // Logs go to stderr so that journald and test harnesses see them unbuffered.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("hyperdhtd"));
+  spdlog::set_level(parsed.options.log_level);
+
+  boost::asio::io_context ctx;
+  hdht::core::AsioRuntime runtime(ctx.get_executor());
+  int exit_code = 0;
+  hdht::daemon::NodeRunner runner(runtime, hdht::daemon::plan_nodes(parsed.options),
+                                  parsed.options.status_interval, [&](std::string msg) {
+                                    spdlog::critical("{}", msg);
+                                    exit_code = 1;
+                                    runner.destroy();
+                                    ctx.stop();
+                                  });
+  boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down {} nodes", sig, runner.size());
+    runner.destroy();
+    ctx.stop();
+  });
+  if (auto r = runner.start(); !r) {
+    spdlog::critical("cannot start: {}", r.error().message());
+    return 1;
   }
-  std::cout << hdht::version_string() << "\n\nUsage: hyperdhtd [options]\n\n" << opts << "\n";
-  if (vm.count("help")) return 0;
-  std::cerr << "hyperdhtd: the node engine is not built yet (see the open issues); showing help only.\n";
-  return 0;
+  ctx.run();
+  spdlog::info("stopped");
+  return exit_code;
 }

@@ -23,6 +23,7 @@ class WireCategory final : public std::error_category {
       case WireErrc::bad_key: return "bad key";
       case WireErrc::handshake_state: return "handshake call out of order";
       case WireErrc::message_too_large: return "message too large";
+      case WireErrc::nonce_exhausted: return "nonce exhausted";
     }
     return "unknown wire error";
   }

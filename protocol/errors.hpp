@@ -21,6 +21,7 @@ enum class WireErrc {
   bad_key,               // a public key or DH input libsodium refuses
   handshake_state,       // a Noise call out of order
   message_too_large,     // an encoder input the format cannot carry
+  nonce_exhausted,       // a nonce counter came back to its start (secret-stream send)
 };
 
 const std::error_category& wire_category() noexcept;

@@ -21,6 +21,8 @@ const Registry& registry() {
     register_secret_stream(reg);
     register_udx(reg);
     register_protomux(reg);
+    register_table(reg);
+    register_query(reg);
     return reg;
   }();
   return r;

@@ -55,6 +55,8 @@ void register_noise(Registry& r);
 void register_secret_stream(Registry& r);
 void register_udx(Registry& r);
 void register_protomux(Registry& r);
+void register_table(Registry& r);
+void register_query(Registry& r);
 
 // All of the above.
 const Registry& registry();

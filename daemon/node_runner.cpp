@@ -1,0 +1,160 @@
+#include "daemon/node_runner.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/bytes.hpp"
+
+namespace hdht::daemon {
+
+namespace {
+
+constexpr std::array<std::uint8_t, 4> kLoopback{127, 0, 0, 1};
+
+std::string describe_address(const std::optional<Ipv4Address>& a) {
+  return a ? a->to_string() : std::string("unknown");
+}
+
+}  // namespace
+
+std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& o) {
+  std::vector<dht::DhtConfig> out;
+  const auto host = Ipv4Address::parse_host(o.host).value_or(std::array<std::uint8_t, 4>{});
+  switch (o.mode) {
+    case Mode::bootstrapper: {
+      auto c = dht::DhtConfig::bootstrapper(o.port, {host, o.port});
+      // The public address need not be local (a NAT in front); only a loopback one is bound.
+      c.io.bind_host = {host[0] == 127 ? host : std::array<std::uint8_t, 4>{}, 0};
+      out.push_back(std::move(c));
+      break;
+    }
+    case Mode::testnet: {
+      auto first = dht::DhtConfig::bootstrapper(o.port, {kLoopback, o.port});
+      first.io.bind_host = {kLoopback, 0};
+      out.push_back(std::move(first));
+      dht::BootstrapEntry entry;
+      entry.host = "127.0.0.1";
+      entry.port = o.port;
+      // Like hyperdht/testnet.js: persistent and not firewalled from the start.
+      while (out.size() < o.nodes) {
+        dht::DhtConfig c;
+        c.bootstrap = {entry};
+        c.io.bind_host = {kLoopback, 0};
+        c.io.port = 0;
+        c.ephemeral = false;
+        c.io.firewalled = false;
+        out.push_back(std::move(c));
+      }
+      break;
+    }
+    case Mode::nodes: {
+      for (unsigned i = 0; i < o.nodes; ++i) {
+        dht::DhtConfig c;
+        c.bootstrap = o.bootstrap;
+        c.io.bind_host = {host, 0};
+        c.io.port = o.port;
+        c.io.any_port = !o.port_given;
+        if (o.persistent) c.ephemeral = false;
+        if (o.not_firewalled) c.io.firewalled = false;
+        out.push_back(std::move(c));
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+NodeRunner::NodeRunner(core::Runtime& runtime, std::vector<dht::DhtConfig> configs,
+                       std::chrono::seconds status_interval,
+                       std::function<void(std::string)> on_fatal)
+    : runtime_(runtime),
+      configs_(std::move(configs)),
+      status_interval_(status_interval),
+      on_fatal_(std::move(on_fatal)),
+      status_timer_(runtime) {}
+
+NodeRunner::~NodeRunner() {
+  destroy();
+}
+
+Result<void> NodeRunner::start() {
+  if (configs_.empty()) return {};
+  arm_status();
+  return start_node(0);
+}
+
+Result<void> NodeRunner::start_node(std::size_t i) {
+  auto node = std::make_unique<dht::DhtNode>(runtime_, configs_[i]);
+  auto* n = node.get();
+  auto& ev = n->events();
+  ev.ready = [this, i] { on_ready(i); };
+  ev.persistent = [this, i, n] {
+    spdlog::info("node {} is persistent, joining remote routing tables (id {})", i,
+                 n->id() ? to_hex(*n->id()) : std::string("?"));
+  };
+  ev.ephemeral = [i] { spdlog::info("node {} is ephemeral again", i); };
+  ev.nat_update = [i](std::optional<Ipv4Address> nat) {
+    spdlog::debug("node {} public address: {}", i, describe_address(nat));
+  };
+  nodes_.push_back(std::move(node));
+  if (auto r = n->start(); !r) return r;
+  spdlog::debug("node {} bound to {}", i, describe_address(n->address()));
+  return {};
+}
+
+void NodeRunner::on_ready(std::size_t i) {
+  if (destroyed_) return;
+  const auto& n = *nodes_[i];
+  spdlog::info(
+      "node {} bootstrapped: bound {}, public address {}, firewalled={}, persistent={}, "
+      "table {}",
+      i, describe_address(n.address()), describe_address(n.nat_address()), n.firewalled(),
+      !n.ephemeral(), n.table().size());
+  ++ready_;
+  if (nodes_.size() < configs_.size() && i + 1 == nodes_.size()) {
+    if (auto r = start_node(i + 1); !r) {
+      const std::string msg =
+          "node " + std::to_string(i + 1) + " cannot bind: " + r.error().message();
+      if (on_fatal_) on_fatal_(msg);
+      return;
+    }
+  }
+  if (ready_ == configs_.size()) {
+    const auto persistent =
+        std::count_if(nodes_.begin(), nodes_.end(), [](const auto& p) { return !p->ephemeral(); });
+    spdlog::info("all {} nodes bootstrapped ({} persistent)", configs_.size(), persistent);
+  }
+}
+
+void NodeRunner::arm_status() {
+  if (status_interval_.count() == 0) return;
+  status_timer_.expires_after(status_interval_, [this] {
+    log_status();
+    arm_status();
+  });
+}
+
+void NodeRunner::log_status() const {
+  std::size_t boot = 0, persistent = 0, firewalled = 0, min_table = SIZE_MAX, max_table = 0;
+  for (const auto& n : nodes_) {
+    boot += n->bootstrapped();
+    persistent += !n->ephemeral();
+    firewalled += n->firewalled();
+    min_table = std::min(min_table, n->table().size());
+    max_table = std::max(max_table, n->table().size());
+  }
+  if (nodes_.empty()) min_table = 0;
+  spdlog::info("status: {} nodes, {} bootstrapped, {} persistent, {} firewalled, table size {}..{}",
+               nodes_.size(), boot, persistent, firewalled, min_table, max_table);
+}
+
+void NodeRunner::destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  status_timer_.cancel();
+  for (auto& n : nodes_)
+    n->destroy();
+}
+
+}  // namespace hdht::daemon
