@@ -273,6 +273,7 @@ async function mixedClosest () {
 
   const summary = []
   const exact = { 'C++': 0, JS: 0 }
+  const recall = { 'C++': 0, JS: 0 }
   const TARGETS = 10
   for (let t = 0; t < TARGETS; t++) {
     const target = crypto.randomBytes(32)
@@ -294,25 +295,32 @@ async function mixedClosest () {
       querier: { cpp: where(cppNode.id), js: where(hex(jsNode.id)) }
     })
     // The reference's lookup is not exact: in a pure JS network of 40 persistent nodes about 1 in 5
-    // lookups swaps one to three of the true ranks 16..19 for farther nodes (full buckets, table
-    // replies in bucket order). So: the 10 closest exact, at least 17 of the true 20, XOR order,
-    // only real ids; the exact-match count is reported.
+    // lookups swaps one to four of the true ranks 16..19 for farther nodes (full buckets, table
+    // replies in bucket order), and in CI both sides once missed the same four nodes. So C++ is
+    // judged against the reference on the same target: k results in XOR order, only real ids,
+    // the true 10 closest exactly, and no worse than the JS lookup (within 2 per target, within
+    // 5 over all targets). The JS side must be well-formed; its own misses are only reported.
     const verdict = {}
     for (const [side, got, want] of [['C++', fromCpp, wantCpp], ['JS', fromJs, wantJs]]) {
       const sorted = got.slice().sort((a, b) => xorCompare(target, Buffer.from(a, 'hex'), Buffer.from(b, 'hex')))
       const overlap = got.filter((x) => want.includes(x)).length
-      const ok = got.length === K && JSON.stringify(got.slice(0, 10)) === JSON.stringify(want.slice(0, 10)) &&
-        overlap >= 17 && JSON.stringify(sorted) === JSON.stringify(got) &&
+      const wellFormed = got.length === K && JSON.stringify(sorted) === JSON.stringify(got) &&
         got.every((x) => ids.some((y) => hex(y) === x))
-      verdict[side] = { ok, ...diff(got, want) }
+      const top10 = JSON.stringify(got.slice(0, 10)) === JSON.stringify(want.slice(0, 10))
+      verdict[side] = { wellFormed, top10, overlap, ...diff(got, want) }
       if (JSON.stringify(got) === JSON.stringify(want)) exact[side]++
     }
+    recall['C++'] += verdict['C++'].overlap
+    recall.JS += verdict.JS.overlap
+    const cppOk = verdict['C++'].wellFormed && verdict['C++'].top10 &&
+      verdict['C++'].overlap >= Math.min(K, verdict.JS.overlap) - 2
     // Both sides are judged on the same target before failing, so a failure shows whether the
     // JS lookup did better in the same network.
-    expect(verdict['C++'].ok && verdict.JS.ok, `target ${t}: k closest too far from the true k closest`, verdict)
+    expect(cppOk && verdict.JS.wellFormed, `target ${t}: C++ k closest worse than the JS reference's`, verdict)
     summary.push(target.toString('hex').slice(0, 8))
   }
-  return `${ids.length} persistent ids, ${TARGETS} targets (${summary.join(',')}): top 10 exact and >= 17/20 on both sides; exactly the true k closest: C++ ${exact['C++']}/${TARGETS}, JS ${exact.JS}/${TARGETS}`
+  expect(recall['C++'] >= recall.JS - 5, 'C++ lookups systematically worse than JS', recall)
+  return `${ids.length} persistent ids, ${TARGETS} targets (${summary.join(',')}): C++ top 10 exact and no worse than JS; true-20 recall C++ ${recall['C++']}/${TARGETS * K}, JS ${recall.JS}/${TARGETS * K}; exactly the true k closest: C++ ${exact['C++']}/${TARGETS}, JS ${exact.JS}/${TARGETS}`
 }
 
 async function tokens () {

@@ -144,7 +144,7 @@ function randomStream (rng) {
 module.exports = {
   noiseIK: {
     op: true,
-    count: 300,
+    count: 1000,
     random (rng) {
       const t = rng.int(0, 7)
       let tamper = null
@@ -216,7 +216,7 @@ module.exports = {
 
   securePayloadEncrypt: {
     op: true,
-    count: 500,
+    count: 1000,
     random (rng) {
       return {
         key: rng.bytes(32).toString('hex'),
@@ -239,7 +239,7 @@ module.exports = {
   // re-encoding of what the JS decoded. Decoding the payload is the messages layer's job.
   securePayloadDecrypt: {
     op: true,
-    count: 500,
+    count: 1000,
     random (rng) {
       const key = rng.bytes(32)
       const plain = rng.bool(0.1) ? Buffer.alloc(0) : c.encode(messages.holepunchPayload, randomHolepunchPayload(rng))
@@ -267,7 +267,7 @@ module.exports = {
 
   secretStreamFrames: {
     op: true,
-    count: 300,
+    count: 1000,
     random (rng) {
       const msgs = []
       for (let i = rng.int(0, 8); i > 0; i--) msgs.push(rng.pick([rng.bytes(0), rng.buffer(64), rng.buffer(4000)]).toString('hex'))
@@ -288,7 +288,7 @@ module.exports = {
   // The receiving side: `isInitiator` is the receiver's role, so it expects the other role's id.
   secretStreamOpen: {
     op: true,
-    count: 500,
+    count: 1000,
     random: randomStream,
     run (input) {
       const hash = unhex(input.hash)
@@ -312,7 +312,7 @@ module.exports = {
 
   unorderedEnvelope: {
     op: true,
-    count: 300,
+    count: 1000,
     random (rng) {
       const wrap = rng.bool(0.2)
       const counter = wrap ? 'fdffffffffffffff' : rng.bytes(8).toString('hex')
@@ -344,7 +344,7 @@ module.exports = {
 
   unorderedOpen: {
     op: true,
-    count: 300,
+    count: 1000,
     random (rng) {
       const hash = rng.bytes(64)
       const { s } = makeStream(true, hash, Buffer.alloc(32), Buffer.alloc(32))

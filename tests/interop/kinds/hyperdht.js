@@ -168,15 +168,15 @@ module.exports = {
 
   keyPairFromSeed: {
     op: true,
-    count: 200,
+    count: 1000,
     random: (rng) => ({ seed: hex(rng.bytes(32)) }),
     run: (i) => { const kp = createKeyPair(unhex(i.seed)); return { publicKey: hex(kp.publicKey), secretKey: hex(kp.secretKey) } }
   },
-  announceSignable: { op: true, count: 300, random: (rng) => annInput(rng, true), run: annRun(NS.ANNOUNCE, Persistent.signAnnounce) },
-  unannounceSignable: { op: true, count: 300, random: (rng) => annInput(rng, false), run: annRun(NS.UNANNOUNCE, Persistent.signUnannounce) },
+  announceSignable: { op: true, count: 1000, random: (rng) => annInput(rng, true), run: annRun(NS.ANNOUNCE, Persistent.signAnnounce) },
+  unannounceSignable: { op: true, count: 1000, random: (rng) => annInput(rng, false), run: annRun(NS.UNANNOUNCE, Persistent.signUnannounce) },
   mutableSignature: {
     op: true,
-    count: 300,
+    count: 1000,
     random: (rng) => ({ seed: hex(rng.bytes(32)), seq: rng.uint(), value: hex(rng.bufferAnySize()) }),
     run: (i) => {
       const kp = createKeyPair(unhex(i.seed))
