@@ -17,6 +17,7 @@ class AsioRuntime final : public Runtime {
   TimePoint now() const override;
   Result<std::unique_ptr<DatagramSocket>> bind_udp(const Ipv4Address& local) override;
   std::uint32_t random_u32() override;
+  std::vector<NetworkInterface> network_interfaces() override { return list_system_interfaces(); }
 
  protected:
   std::unique_ptr<detail::TimerBackend> make_timer_backend() override;

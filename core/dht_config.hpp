@@ -30,19 +30,19 @@ struct BootstrapEntry {
 };
 
 struct DhtConfig {
-  std::vector<BootstrapEntry> bootstrap;   // empty = bootstrap: false
-  std::vector<Ipv4Address> nodes;          // added to the table at start (opts.nodes)
-  RpcIoConfig io;                          // bind host/port, firewalled, max_window, timeouts
+  std::vector<BootstrapEntry> bootstrap;  // empty = bootstrap: false
+  std::vector<Ipv4Address> nodes;         // added to the table at start (opts.nodes)
+  RpcIoConfig io;                         // bind host/port, firewalled, max_window, timeouts
 
   // ephemeral: nullopt = adaptive (the default), true = always ephemeral, false = forced
   // persistent (tries during bootstrap only).
   std::optional<bool> ephemeral;
-  bool adaptive = true;                    // only meaningful when ephemeral is nullopt
+  bool adaptive = true;  // only meaningful when ephemeral is nullopt
   bool quick_firewall = true;
   std::size_t concurrency = 10;
   std::chrono::milliseconds max_ping_delay{10000};
   bool send_down_hints = true;
-  int down_hints_rate_limit = 50;          // per tick; -1 unlimited, 0 none
+  int down_hints_rate_limit = 50;                       // per tick; -1 unlimited, 0 none
   std::function<bool(const Ipv4Address&)> filter_node;  // true = keep (hyperdht filterNode)
   // DHT.bootstrapper(port, host): the public address to seed the NAT sampler with.
   std::optional<Ipv4Address> bootstrapper_address;
@@ -57,6 +57,8 @@ struct DhtConfig {
   int old_node_ticks = 360;
   int max_concurrent_repings = 3;
   int max_concurrent_checks = 10;
+  // udx-native polls the interface list every 5 s (udx_interface_event_start(..., 5000)).
+  std::chrono::milliseconds interface_poll_interval{5000};
 
   // DHT.bootstrapper(port, host, opts) equivalent: persistent, not firewalled, fixed port,
   // empty bootstrap list, NAT seeded with host:port.

@@ -43,7 +43,15 @@ Bytes32 random_id(Runtime& rt) {
 // ---------------------------------------------------------------------------------------------
 // Impl basics
 
-DhtNode::Impl::Impl(DhtNode& node) : n(node), tick_timer(node.runtime_) {}
+DhtNode::Impl::Impl(DhtNode& node)
+    : n(node),
+      tick_timer(node.runtime_),
+      interfaces(node.runtime_, node.config_.interface_poll_interval,
+                 [this](const std::vector<core::NetworkInterface>& list) {
+                   // _onnetworkchange: both events, in this order.
+                   if (n.events_.network_change) n.events_.network_change(list);
+                   emit(n.events_.network_update);
+                 }) {}
 
 DhtNode::Impl::~Impl() {
   // Withdraw everything before the members go, so nothing calls back into a half-dead node.
@@ -52,6 +60,7 @@ DhtNode::Impl::~Impl() {
   requests.clear();
   delayed_pings.clear();
   tick_timer.cancel();
+  interfaces.stop();
 }
 
 void DhtNode::Impl::defer(std::function<void()> fn) {
@@ -471,6 +480,7 @@ Result<void> DhtNode::start() {
   auto r = io_->bind();
   if (!r) return r;
   impl_->boot_started = true;
+  impl_->interfaces.start();
   impl_->defer([this] {
     emit(events_.listening);
     impl_->start_bootstrap();
@@ -482,6 +492,7 @@ void DhtNode::suspend() {
   if (suspended_ || destroyed_) return;
   suspended_ = true;
   impl_->tick_timer.cancel();
+  impl_->interfaces.stop();
   io_->suspend();
 }
 
@@ -489,6 +500,7 @@ Result<void> DhtNode::resume() {
   if (!suspended_ || destroyed_) return {};
   suspended_ = false;
   impl_->arm_tick();
+  impl_->interfaces.start();  // dht.resume() re-subscribes to networkInterfaces
   impl_->on_wakeup();
   auto r = io_->resume();
   refresh();
@@ -500,6 +512,7 @@ void DhtNode::destroy() {
   destroyed_ = true;
   Impl& m = *impl_;
   m.tick_timer.cancel();
+  m.interfaces.stop();
   m.delayed_pings.clear();
   // The node's own requests and queries are withdrawn silently (the reference would run their
   // error paths and edit a table nobody will read); the caller's requests fail with

@@ -38,7 +38,10 @@ struct DhtEvents {
   std::function<void(std::optional<Ipv4Address> nat)> nat_update;  // host, port (port 0 = random)
   std::function<void(const Node&)> add_node;
   std::function<void(const Node&)> remove_node;
-  std::function<void()> network_update;  // online / degraded changed
+  std::function<void()> network_update;  // online / degraded changed, or interfaces changed
+  // The host's interface list changed (polled every DhtConfig::interface_poll_interval); then
+  // network_update follows, as in the reference.
+  std::function<void(const std::vector<core::NetworkInterface>&)> network_change;
   std::function<void()> close;
 };
 
@@ -92,10 +95,10 @@ class DhtNode final : public QueryHost {
   std::unique_ptr<Query> query(const Bytes32& target, std::uint64_t command,
                                std::optional<Bytes> value, QueryOptions opts = {});
   // A non-internal request (the reference's dht.request()).
-  RequestHandle request(const Ipv4Address& to, std::uint64_t command,
-                        std::optional<Bytes32> target, std::optional<Bytes> value,
-                        std::optional<Bytes32> token, RequestCallbacks cb, int retries = 3,
-                        DatagramSocket* socket = nullptr, int ttl = 0);
+  RequestHandle request(const Ipv4Address& to, std::uint64_t command, std::optional<Bytes32> target,
+                        std::optional<Bytes> value, std::optional<Bytes32> token,
+                        RequestCallbacks cb, int retries = 3, DatagramSocket* socket = nullptr,
+                        int ttl = 0);
   RequestHandle ping(const Ipv4Address& to, RequestCallbacks cb, int retries = 3,
                      DatagramSocket* socket = nullptr, int ttl = 0, std::size_t size = 0);
   RequestHandle delayed_ping(const Ipv4Address& to, std::chrono::milliseconds delay,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/dht_node.hpp"
+#include "core/interface_watcher.hpp"
 #include "core/network_health.hpp"
 
 namespace hdht::dht {
@@ -102,6 +103,7 @@ struct DhtNode::Impl {
   std::shared_ptr<int> alive = std::make_shared<int>(0);
   NetworkHealth health;
   core::Timer tick_timer;
+  core::InterfaceWatcher interfaces;  // udx networkInterfaces: emits network-change
   TimePoint next_tick_at{};
   TimePoint last_tick{};
   std::function<bool(const IncomingRequest&)> request_handler;

@@ -9,9 +9,11 @@
 #include <functional>
 #include <memory>
 #include <ratio>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "core/network_interface.hpp"
 #include "protocol/ipv4.hpp"
 #include "protocol/result.hpp"
 
@@ -69,6 +71,9 @@ class Runtime {
   // Uniform 32-bit randomness for protocol choices (jitter, tids, sampling). Real: libsodium;
   // simulated: a PRNG seeded from the simulation seed, so runs replay exactly.
   virtual std::uint32_t random_u32() = 0;
+  // The host's interface addresses (real: getifaddrs; simulated: the host's configured list).
+  // Polled by the node to emit 'network-change' as udx-native does.
+  virtual std::vector<NetworkInterface> network_interfaces() = 0;
 
  protected:
   friend class Timer;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -43,6 +44,21 @@ void SimNetwork::add_host(const Ip& ip, SimHostOptions options) {
 
 bool SimNetwork::has_host(const Ip& ip) const {
   return hosts_.contains(key(ip));
+}
+
+std::vector<NetworkInterface> SimNetwork::interfaces(const Ip& ip) const {
+  auto it = hosts_.find(key(ip));
+  if (it == hosts_.end()) return {};
+  if (it->second.interfaces) return *it->second.interfaces;
+  const std::string host = std::to_string(ip[0]) + "." + std::to_string(ip[1]) + "." +
+                           std::to_string(ip[2]) + "." + std::to_string(ip[3]);
+  return {{"lo", "127.0.0.1", 4, true}, {"eth0", host, 4, false}};
+}
+
+void SimNetwork::set_interfaces(const Ip& ip, std::vector<NetworkInterface> list) {
+  auto it = hosts_.find(key(ip));
+  if (it == hosts_.end()) throw std::invalid_argument("SimNetwork::set_interfaces: unknown host");
+  it->second.interfaces = std::move(list);
 }
 
 void SimNetwork::route(const Ip& address, std::shared_ptr<SimGateway> gateway) {

@@ -107,6 +107,10 @@ class SimNetwork {
   // Hosts and routing. Adding a host twice is a programming error (std::invalid_argument).
   void add_host(const Ip& ip, SimHostOptions options = {});
   bool has_host(const Ip& ip) const;
+  // A host's interfaces: by default loopback plus "eth0" with the host's address. Tests change
+  // them to simulate a network change (the nodes' watchers see it on their next poll).
+  std::vector<NetworkInterface> interfaces(const Ip& ip) const;
+  void set_interfaces(const Ip& ip, std::vector<NetworkInterface> list);
   // Packets for `address` (which is not a host) go to gateway->inbound, which must rewrite p.to
   // to a host; that host's own gateway is not consulted again.
   void route(const Ip& address, std::shared_ptr<SimGateway> gateway);
@@ -156,6 +160,7 @@ class SimNetwork {
     SimHostOptions options;
     std::unordered_map<std::uint16_t, Endpoint*> ports;
     std::uint16_t next_ephemeral = 0;
+    std::optional<std::vector<NetworkInterface>> interfaces;  // nullopt: the default list
   };
 
   bool run(const std::function<bool()>* done, TimePoint deadline);

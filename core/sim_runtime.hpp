@@ -22,6 +22,7 @@ class SimRuntime final : public Runtime {
   // otherwise); the socket then receives everything sent to the host at that port.
   Result<std::unique_ptr<DatagramSocket>> bind_udp(const Ipv4Address& local) override;
   std::uint32_t random_u32() override { return random_.next_u32(); }
+  std::vector<NetworkInterface> network_interfaces() override { return network_.interfaces(host_); }
 
   SimNetwork& network() noexcept { return network_; }
   const SimNetwork::Ip& host() const noexcept { return host_; }

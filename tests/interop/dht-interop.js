@@ -11,6 +11,8 @@
 //                          as the JS itself does) the true k closest persistent ids
 //   tokens                 the C++ node's tokens as a JS requester sees them
 //   gone-and-restarted     a C++ node goes away (JS lookups drop it) and comes back with its id
+//   cpp-down-hints         a C++ query sends DOWN_HINTs for a gone node to the JS nodes that listed it
+//   dns-bootstrap          bootstrap entries given by hostname (localhost), plain and suggested-IP forms
 // Every wait is bounded and each scenario has a global timeout. Prints "ok/FAIL <scenario>"
 // lines and "N passed, N failed" last; exit code 1 on any failure.
 const { spawn } = require('child_process')
@@ -401,12 +403,87 @@ async function goneAndRestarted () {
   return `held by ${holdersBefore} JS tables; DOWN_HINT dropped it on C++ node ${cppHolder.node} and a JS node (${dropped} JS tables left); restarted with the same id`
 }
 
+// Down hints sent BY a C++ query: in a network smaller than k a query cannot end before its
+// visit to a gone node fails, so the C++ node must send DOWN_HINT(gone address) to every JS node
+// that listed it. The JS nodes here never send hints themselves, so every hint they see is the
+// C++ node's; each receiver then checks the gone node and drops it, as the reference does.
+async function cppDownHints () {
+  const js = []
+  const cpp = new CppPeer(PEER)
+  const seen = []
+  try {
+    const opts = { ephemeral: false, firewalled: false, host: HOST, sendDownHints: false }
+    js.push(new DHT({ ...opts, bootstrap: [] }))
+    await js[0].fullyBootstrapped()
+    const bootstrap = [{ host: HOST, port: js[0].address().port }]
+    while (js.length < 6) {
+      const d = new DHT({ ...opts, bootstrap })
+      js.push(d)
+      await d.fullyBootstrapped()
+    }
+    const victim = js.pop()
+    const gone = { host: HOST, port: victim.address().port }
+    const goneId = peerId(HOST, gone.port)
+    const holders = await until(() => js.filter((d) => d.table.has(goneId)).length, 10000)
+    expect(holders >= 2, 'the node to remove is in fewer than 2 JS tables', holders)
+    await victim.destroy()
+    for (const d of js) {
+      const orig = d.io.onrequest
+      d.io.onrequest = (req, external) => {
+        if (req.internal && req.command === DOWN_HINT && req.value && req.value.length >= 6) {
+          const addr = require('dht-rpc/lib/peer').ipv4.decode({ start: 0, end: req.value.length, buffer: req.value })
+          seen.push({ to: d, from: req.from, addr })
+        }
+        return orig(req, external)
+      }
+    }
+    // The C++ node joins after the node went away, so it learns of it only from JS closerNodes.
+    await cpp.start(1, { bootstrap: `${HOST}:${bootstrap[0].port}`, ephemeral: true, timers: { request_timeout_ms: 300 } }, WAIT_MS)
+    const closest = await cpp.findNode(0, goneId)
+    expect(!closest.some((c) => c.port === gone.port), 'the gone node is among the C++ results', closest.slice(0, 3))
+    const hinted = await until(() => seen.filter((h) => h.addr.port === gone.port).length, 10000)
+    expect(hinted > 0, 'no JS node received a DOWN_HINT for the gone node from the C++ query',
+      seen.map((h) => ({ from: h.from.port, addr: h.addr.port })))
+    const bad = seen.filter((h) => h.from.host !== HOST || h.addr.host !== HOST)
+    expect(bad.length === 0, 'malformed DOWN_HINT', bad.map((h) => [h.from, h.addr]))
+    const receivers = new Set(seen.filter((h) => h.addr.port === gone.port).map((h) => h.to))
+    const dropped = await until(() => [...receivers].every((d) => !d.table.has(goneId)), 10000, 250)
+    expect(dropped, 'a JS node that got the C++ DOWN_HINT kept the gone node')
+    return `${holders} JS tables held it; ${hinted} DOWN_HINT(s) from the C++ query reached ${receivers.size} JS node(s), which dropped it`
+  } finally {
+    await cpp.close()
+    await withTimeout(destroyAll(js), 10000, 'teardown').catch(() => {})
+  }
+}
+
+// Bootstrap entries by name, in the reference's two forms: "hostname:port" (DNS) and
+// "suggestedIP@hostname:port" (the suggested address is tried first).
+async function dnsBootstrap () {
+  const { js } = await sharedTestnet()
+  const port = js.bootstrap[0].port
+  const out = []
+  for (const entry of [`localhost:${port}`, `127.0.0.1@localhost:${port}`]) {
+    const cpp = new CppPeer(PEER)
+    try {
+      await cpp.start(1, { bootstrap: entry, ephemeral: true }, WAIT_MS)
+      const [st] = await cpp.status()
+      expect(st.bootstrapped && st.tableSize >= 10, `bootstrap via ${entry} did not fill the table`, st)
+      out.push(`${entry} -> ${st.tableSize} nodes`)
+    } finally {
+      await cpp.close()
+    }
+  }
+  return out.join('; ')
+}
+
 const SCENARIOS = [
   ['cpp-joins-js-testnet', cppJoinsJsTestnet, 60000],
   ['js-joins-cpp-bootstrapper', jsJoinsCppBootstrapper, 60000],
   ['mixed-closest', mixedClosest, 150000],
   ['tokens', tokens, 30000],
-  ['gone-and-restarted', goneAndRestarted, 60000]
+  ['gone-and-restarted', goneAndRestarted, 60000],
+  ['cpp-down-hints', cppDownHints, 60000],
+  ['dns-bootstrap', dnsBootstrap, 60000]
 ]
 
 async function main () {
