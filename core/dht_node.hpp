@@ -46,6 +46,7 @@ struct DhtEvents {
 };
 
 struct DhtStats {
+  // Every started query (background and user) until it completes or is destroyed.
   std::uint64_t queries_active = 0, queries_total = 0;
   // The RpcIo's counters are in io().stats().
 };
@@ -116,6 +117,8 @@ class DhtNode final : public QueryHost {
   bool take_down_hint_budget() override;
   bool send_down_hints() const override { return config_.send_down_hints; }
   bool node_destroyed() const override { return destroyed_; }
+  void query_started() override { ++stats_.queries_active; }
+  void query_ended() override { --stats_.queries_active; }
 
  private:
   struct Impl;  // bootstrap sequence, tick logic, firewall probe, health, pending timers

@@ -80,13 +80,11 @@ void DhtNode::Impl::background_query(const Bytes32& target, OkFn on_data, ErrFn 
   auto q = std::make_unique<Query>(n, target, true, cmd::kFindNode, std::nullopt, std::move(opts));
   Query* qp = q.get();
   ++n.stats_.queries_total;
-  ++n.stats_.queries_active;
   qp->on_reply([this, qp, c, bg, on_data = std::move(on_data)](const Reply& r) {
     qp->set_concurrency(n.io_->inflight() < 3 ? c : bg);  // yield to other traffic
     if (on_data) on_data(r);
   });
   qp->on_done([this, key, done = std::move(done)](std::error_code ec) {
-    --n.stats_.queries_active;
     auto self = std::move(background[key]);  // dies at the end of this call (allowed)
     background.erase(key);
     if (done) done(ec);

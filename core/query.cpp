@@ -120,6 +120,7 @@ Query::Query(QueryHost& host, const Bytes32& target, bool internal, std::uint64_
 }
 
 Query::~Query() {
+  uncount();
   impl_->owner = nullptr;
   // Destroying the handles withdraws the requests; the callbacks also check `owner`.
   impl_->visits.clear();
@@ -130,6 +131,8 @@ void Query::start() {
   Impl& s = *impl_;
   if (s.started || done_) return;
   s.started = true;
+  counted_ = true;
+  host_.query_started();
 
   add_from_table();
   if (s.pending.size() >= s.k) {
@@ -506,10 +509,17 @@ void Query::complete(std::error_code ec) {
   s.visits.clear();
   s.hints.clear();
   s.pending.clear();
+  uncount();
 
   auto fn = std::move(on_done_);
   on_done_ = nullptr;
   if (fn) fn(ec);  // may destroy the query: nothing after this
+}
+
+void Query::uncount() noexcept {
+  if (!counted_) return;
+  counted_ = false;
+  host_.query_ended();
 }
 
 CommitFn Query::commit_auto(QueryHost& host, const Bytes32& target, std::uint64_t command,

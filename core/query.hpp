@@ -51,17 +51,21 @@ class QueryHost {
   // (the reference's _request returning null) instead of waiting forever for a request that was
   // never sent.
   virtual bool node_destroyed() const { return false; }
+  // Bracket every started query (its completion, or its destruction before completing), so the
+  // node can count the queries in flight.
+  virtual void query_started() {}
+  virtual void query_ended() {}
 };
 
 // Commit of one closest reply: call `done(error)` exactly once (empty error = success).
 using CommitFn = std::function<void(const Reply& reply, std::function<void(std::error_code)> done)>;
 
 struct QueryOptions {
-  std::size_t concurrency = 0;             // 0 = host default (10)
-  std::vector<NodeRef> nodes;              // seed nodes (visited first, in order)
-  std::vector<Reply> replies;              // or seed from previous replies' `from`
-  bool force = false;                      // no retries, bypass congestion window
-  std::optional<int> retries;              // default 5 (3 for DOWN_HINT)
+  std::size_t concurrency = 0;  // 0 = host default (10)
+  std::vector<NodeRef> nodes;   // seed nodes (visited first, in order)
+  std::vector<Reply> replies;   // or seed from previous replies' `from`
+  bool force = false;           // no retries, bypass congestion window
+  std::optional<int> retries;   // default 5 (3 for DOWN_HINT)
   bool only_closest_nodes = false;
   // nullopt: no commit. commit_auto(): the reference's `commit: true`.
   std::optional<CommitFn> commit;
@@ -114,6 +118,7 @@ class Query {
   void flush();
   void finish(std::error_code ec);
   void complete(std::error_code ec);
+  void uncount() noexcept;
 
   // Shared with the request callbacks (as weak_ptr) so that they can tell the Query is gone.
   std::shared_ptr<Impl> impl_;
@@ -122,6 +127,7 @@ class Query {
   std::vector<Reply> closest_replies_;
   std::size_t successes_ = 0, errors_ = 0, inflight_ = 0;
   bool done_ = false;
+  bool counted_ = false;  // between host_.query_started() and host_.query_ended()
   std::function<void(const Reply&)> on_reply_;
   std::function<void(std::error_code)> on_done_;
 };

@@ -398,3 +398,38 @@ TEST_CASE("node: destroy with requests in flight runs no callbacks", "[unit][nod
     CHECK(errors == 0);
   }
 }
+
+TEST_CASE("queries_active counts user and background queries until they end", "[unit][dht-node]") {
+  Testnet t(99);
+  for (int i = 0; i < 8; ++i)
+    t.spawn(t.node_config(true));
+  REQUIRE(t.net.run_until([&] { return t.all_ready(); }, 60s));
+  t.net.run_for(2s);
+  DhtNode& node = *t.members[3]->node;
+  const auto idle = node.stats().queries_active;
+  const auto total = node.stats().queries_total;
+
+  Bytes32 target{};
+  auto next_target = [&] {
+    target[0] = static_cast<std::uint8_t>(target[0] + 0x35);
+    return target;
+  };
+  auto unstarted = node.find_node(next_target());
+  CHECK(node.stats().queries_active == idle);  // counted from start()
+  CHECK(node.stats().queries_total == total + 1);
+
+  auto q = node.find_node(next_target());
+  bool done = false;
+  q->on_done([&](std::error_code) { done = true; });
+  q->start();
+  CHECK(node.stats().queries_active == idle + 1);
+  REQUIRE(t.net.run_until([&] { return done; }, 30s));
+  CHECK(node.stats().queries_active <= idle);  // background queries may have ended meanwhile
+
+  const auto before = node.stats().queries_active;
+  auto abandoned = node.find_node(next_target());
+  abandoned->start();
+  CHECK(node.stats().queries_active == before + 1);
+  abandoned.reset();  // destroyed before it completed
+  CHECK(node.stats().queries_active == before);
+}
