@@ -20,23 +20,27 @@ void check_case(const json& c) {
   const std::string kind = c.at("kind");
   const auto& reg = hdht::interop::registry();
   if (c.contains("input")) {
-    json resp = hdht::interop::handle_request({{"op", "run"}, {"kind", kind}, {"input", c["input"]}});
+    json resp =
+        hdht::interop::handle_request({{"op", "run"}, {"kind", kind}, {"input", c["input"]}});
     INFO(resp.dump());
     REQUIRE(resp["ok"] == true);
     CHECK(resp["output"] == c["output"]);
   } else if (c.contains("accept") && c["accept"] == false) {
     INFO("hex " << c["hex"].get<std::string>() << " (" << c.value("note", "") << ")");
     REQUIRE(reg.codec(kind) != nullptr);
-    json resp = hdht::interop::handle_request({{"op", "decode"}, {"kind", kind}, {"hex", c["hex"]}});
+    json resp =
+        hdht::interop::handle_request({{"op", "decode"}, {"kind", kind}, {"hex", c["hex"]}});
     CHECK(resp["ok"] == false);
   } else {
-    json resp = hdht::interop::handle_request({{"op", "decode"}, {"kind", kind}, {"hex", c["hex"]}});
+    json resp =
+        hdht::interop::handle_request({{"op", "decode"}, {"kind", kind}, {"hex", c["hex"]}});
     INFO(resp.dump());
     REQUIRE(resp["ok"] == true);
     CHECK(resp["fields"] == c["fields"]);
     if (!c.contains("accept")) {  // canonical encodings re-encode byte for byte
       CHECK(resp["hex"] == c["hex"]);
-      json enc = hdht::interop::handle_request({{"op", "encode"}, {"kind", kind}, {"fields", c["fields"]}});
+      json enc = hdht::interop::handle_request(
+          {{"op", "encode"}, {"kind", kind}, {"fields", c["fields"]}});
       CHECK(enc["hex"] == c["hex"]);
     }
   }

@@ -6,9 +6,9 @@
 
 using namespace hdht;
 using nlohmann::json;
+using testing::hx;
 
 namespace {
-Bytes hx(const json& j) { return *from_hex(j.get<std::string>()); }
 Bytes encode(auto&& fn) {
   Bytes out;
   cenc::Writer w(out);
@@ -38,8 +38,8 @@ TEST_CASE("shared vectors: compact-encoding primitives", "[vectors][shared]") {
     const Bytes in = hx(c.at("hex"));
     cenc::Reader r(in);
     (void)r.uint();
-    const auto expected = c.at("error") == "Out of bounds" ? WireErrc::out_of_bounds
-                                                           : WireErrc::integer_too_large;
+    const auto expected =
+        c.at("error") == "Out of bounds" ? WireErrc::out_of_bounds : WireErrc::integer_too_large;
     CHECK(r.error() == make_error_code(expected));
   }
   for (const auto& c : v.at("uint16")) {
@@ -59,7 +59,8 @@ TEST_CASE("shared vectors: compact-encoding primitives", "[vectors][shared]") {
   for (const auto& c : v.at("buffer")) {
     const std::size_t n = c.at("length");
     Bytes content(n);
-    for (std::size_t i = 0; i < n; ++i) content[i] = static_cast<std::uint8_t>(i & 0xff);
+    for (std::size_t i = 0; i < n; ++i)
+      content[i] = static_cast<std::uint8_t>(i & 0xff);
     const Bytes enc = encode([&](auto& w) { w.buffer(content); });
     CHECK(enc.size() == c.at("encodedLength").get<std::size_t>());
     const std::string prefix = c.at("prefixHex");

@@ -12,11 +12,9 @@
 
 using namespace hdht;
 using nlohmann::json;
+using testing::hx;
 
 namespace {
-Bytes hx(const json& j) {
-  return *from_hex(j.get<std::string>());
-}
 template <std::size_t N>
 FixedBytes<N> fx(const json& j) {
   auto v = fixed_from_hex<N>(j.get<std::string>());

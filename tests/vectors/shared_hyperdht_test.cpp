@@ -14,14 +14,10 @@
 using namespace hdht;
 using namespace hdht::msg;
 using nlohmann::json;
+using testing::hx;
+using testing::hx32;
 
 namespace {
-Bytes hx(const json& j) {
-  return *from_hex(j.get<std::string>());
-}
-Bytes32 hx32(const json& j) {
-  return *fixed_from_hex<32>(j.get<std::string>());
-}
 json doc() {
   return testing::load_shared("hyperdht.json");
 }

@@ -11,15 +11,11 @@
 using namespace hdht;
 using namespace hdht::rpc;
 using nlohmann::json;
+using testing::hx;
+using testing::hx32;
 
 namespace {
 
-Bytes hx(const json& j) {
-  return *from_hex(j.get<std::string>());
-}
-Bytes32 hx32(const json& j) {
-  return *fixed_from_hex<32>(j.get<std::string>());
-}
 Ipv4Address addr(const json& j) {
   return {*Ipv4Address::parse_host(j.at("host").get<std::string>()),
           j.at("port").get<std::uint16_t>()};

@@ -9,12 +9,10 @@
 
 using namespace hdht;
 using nlohmann::json;
+using testing::hx;
 
 namespace {
 
-Bytes hx(const json& j) {
-  return *from_hex(j.get<std::string>());
-}
 std::uint32_t num(const json& j) {
   if (j.is_string())
     return static_cast<std::uint32_t>(std::stoul(j.get<std::string>(), nullptr, 16));

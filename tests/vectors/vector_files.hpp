@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "protocol/bytes.hpp"
+
 namespace hdht::testing {
 
 std::filesystem::path repo_vectors_dir();
@@ -14,5 +16,10 @@ std::filesystem::path shared_vectors_dir();
 nlohmann::json load_json(const std::filesystem::path& file);
 // Convenience: load ../shared/spec/vectors/<name>; fails the current test when missing.
 nlohmann::json load_shared(const std::string& name);
+
+// A vector's hex string as bytes. Vectors are trusted test input: malformed hex is a broken
+// vector file, so it throws (failing the test) instead of returning an error.
+Bytes hx(const nlohmann::json& j);
+Bytes32 hx32(const nlohmann::json& j);
 
 }  // namespace hdht::testing
