@@ -1,16 +1,14 @@
-// hyperdhtd: the HyperDHT daemon. Runs the nodes the command line asks for (daemon/options.hpp)
-// until SIGINT or SIGTERM, then destroys them and exits 0.
-#include <csignal>
+// hyperdhtd: the HyperDHT daemon. Parses its options (daemon/options.hpp), then runs the nodes,
+// the control socket and the rest (daemon/daemon.hpp) until SIGINT or SIGTERM.
 #include <iostream>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 
-#include "core/asio_runtime.hpp"
-#include "daemon/node_runner.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/options.hpp"
+#include "protocol/crypto.hpp"
 
 int main(int argc, char** argv) {
   using hdht::daemon::ParsedCommandLine;
@@ -26,33 +24,15 @@ int main(int argc, char** argv) {
     case ParsedCommandLine::Action::run:
       break;
   }
-
-  // Logs go to stderr so that journald and test harnesses see them unbuffered.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("hyperdhtd"));
-  spdlog::set_level(parsed.options.log_level);
-
-  boost::asio::io_context ctx;
-  hdht::core::AsioRuntime runtime(ctx.get_executor());
-  int exit_code = 0;
-  hdht::daemon::NodeRunner runner(runtime, hdht::daemon::plan_nodes(parsed.options),
-                                  parsed.options.status_interval, [&](std::string msg) {
-                                    spdlog::critical("{}", msg);
-                                    exit_code = 1;
-                                    runner.destroy();
-                                    ctx.stop();
-                                  });
-  boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: shutting down {} nodes", sig, runner.size());
-    runner.destroy();
-    ctx.stop();
-  });
-  if (auto r = runner.start(); !r) {
-    spdlog::critical("cannot start: {}", r.error().message());
+  hdht::daemon::setup_logging(parsed.options.log_format, parsed.options.log_level);
+  try {
+    hdht::crypto::init();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot initialise libsodium: {}", e.what());
     return 1;
   }
-  ctx.run();
-  spdlog::info("stopped");
-  return exit_code;
+  boost::asio::io_context ctx;
+  const int code = hdht::daemon::run_daemon(ctx, parsed.options, argc, argv);
+  if (code == 0) spdlog::info("stopped");
+  return code;
 }

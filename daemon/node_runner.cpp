@@ -18,7 +18,8 @@ std::string describe_address(const std::optional<Ipv4Address>& a) {
 
 }  // namespace
 
-std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& o) {
+std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& o,
+                                       const std::vector<Ipv4Address>& known) {
   std::vector<dht::DhtConfig> out;
   const auto host = Ipv4Address::parse_host(o.host).value_or(std::array<std::uint8_t, 4>{});
   switch (o.mode) {
@@ -55,7 +56,9 @@ std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& o) {
         c.io.bind_host = {host, 0};
         c.io.port = o.port;
         c.io.any_port = !o.port_given;
+        c.nodes = known;
         if (o.persistent) c.ephemeral = false;
+        if (o.ephemeral) c.ephemeral = true;
         if (o.not_firewalled) c.io.firewalled = false;
         out.push_back(std::move(c));
       }
@@ -89,9 +92,13 @@ Result<void> NodeRunner::start_node(std::size_t i) {
   auto* n = node.get();
   auto& ev = n->events();
   ev.ready = [this, i] { on_ready(i); };
+  ev.network_update = [this] {
+    if (on_change_) on_change_();
+  };
   ev.persistent = [this, i, n] {
     spdlog::info("node {} is persistent, joining remote routing tables (id {})", i,
                  n->id() ? to_hex(*n->id()) : std::string("?"));
+    if (on_change_) on_change_();
   };
   ev.ephemeral = [i] { spdlog::info("node {} is ephemeral again", i); };
   ev.nat_update = [i](std::optional<Ipv4Address> nat) {
@@ -125,14 +132,37 @@ void NodeRunner::on_ready(std::size_t i) {
         std::count_if(nodes_.begin(), nodes_.end(), [](const auto& p) { return !p->ephemeral(); });
     spdlog::info("all {} nodes bootstrapped ({} persistent)", configs_.size(), persistent);
   }
+  if (on_change_) on_change_();
 }
 
 void NodeRunner::arm_status() {
   if (status_interval_.count() == 0) return;
   status_timer_.expires_after(status_interval_, [this] {
     log_status();
+    if (on_change_) on_change_();
     arm_status();
   });
+}
+
+void NodeRunner::set_status_interval(std::chrono::seconds interval) {
+  status_interval_ = interval;
+  status_timer_.cancel();
+  if (!destroyed_) arm_status();
+}
+
+NodeRunner::Summary NodeRunner::summary() const {
+  Summary s;
+  s.nodes = nodes_.size();
+  s.planned = configs_.size();
+  s.min_table = nodes_.empty() ? 0 : SIZE_MAX;
+  for (const auto& n : nodes_) {
+    s.bootstrapped += n->bootstrapped();
+    s.persistent += !n->ephemeral();
+    s.firewalled += n->firewalled();
+    s.min_table = std::min(s.min_table, n->table().size());
+    s.max_table = std::max(s.max_table, n->table().size());
+  }
+  return s;
 }
 
 void NodeRunner::log_status() const {

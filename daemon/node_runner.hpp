@@ -19,7 +19,10 @@
 namespace hdht::daemon {
 
 // One DhtConfig per node the options ask for, in start order.
-std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& options);
+// `known`: addresses from the last run's routing-table snapshot, added to each ordinary node's
+// table at start so that a restart rejoins without waiting for the bootstrap nodes.
+std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& options,
+                                       const std::vector<Ipv4Address>& known = {});
 
 class NodeRunner {
  public:
@@ -36,6 +39,21 @@ class NodeRunner {
   void destroy();
 
   std::size_t size() const noexcept { return nodes_.size(); }
+  // The nodes started so far (nodes start one after another), in start order.
+  const std::vector<std::unique_ptr<dht::DhtNode>>& nodes() const noexcept { return nodes_; }
+  dht::DhtNode* node(std::size_t i) const { return i < nodes_.size() ? nodes_[i].get() : nullptr; }
+  bool destroyed() const noexcept { return destroyed_; }
+
+  struct Summary {
+    std::size_t planned = 0, nodes = 0, bootstrapped = 0, persistent = 0, firewalled = 0;
+    std::size_t min_table = 0, max_table = 0;
+  };
+  Summary summary() const;
+
+  // Runs after a node bootstraps, turns persistent, changes network state, and at each status
+  // tick: the daemon refreshes its systemd STATUS line from it.
+  void set_on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
+  void set_status_interval(std::chrono::seconds interval);
 
  private:
   Result<void> start_node(std::size_t i);
@@ -48,6 +66,7 @@ class NodeRunner {
   std::vector<std::unique_ptr<dht::DhtNode>> nodes_;
   std::chrono::seconds status_interval_;
   std::function<void(std::string)> on_fatal_;
+  std::function<void()> on_change_;
   core::Timer status_timer_;
   std::size_t ready_ = 0;
   bool destroyed_ = false;

@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 
 #include "core/version.hpp"
+#include "daemon/paths.hpp"
 #include "protocol/ipv4.hpp"
 
 namespace hdht::daemon {
@@ -19,22 +20,30 @@ const char* const kDefaultBootstrap =
 namespace {
 
 po::options_description describe() {
-  po::options_description opts("hyperdhtd options");
+  po::options_description opts("Options (the same names, without --, work in the --config file)");
+  // Flags are bool_switch so that a config file can say `persistent = true`.
   // clang-format off
   opts.add_options()
     ("help,h", "show this help and exit")
     ("version", "print the version and exit")
-    ("config", po::value<std::string>(), "read options from this file (same names as the command line)")
-    ("bootstrap", po::value<std::string>(), "host:port[,host:port...] to join (default: the public HyperDHT bootstrap nodes)")
-    ("bootstrapper", "run the first node of an isolated network: persistent, id = node_id(--host:--port); needs --host")
-    ("host", po::value<std::string>(), "address to bind (0.0.0.0); with --bootstrapper, this node's public IPv4")
-    ("port", po::value<unsigned>(), "UDP port (default 49737; tries port..port+4, then any, unless given explicitly)")
-    ("nodes", po::value<unsigned>()->default_value(1), "run N nodes in this process")
-    ("persistent", "try to become persistent while bootstrapping (ephemeral: false) instead of after ~20 min")
-    ("not-firewalled", "trust that this host is reachable (firewalled: false; skips the firewall probe)")
-    ("testnet", po::value<unsigned>(), "run an isolated network of N nodes on 127.0.0.1: a bootstrapper on --port, the rest joining it")
-    ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error, critical or off")
-    ("status-interval", po::value<unsigned>()->default_value(60), "seconds between one-line status logs (0 = never)");
+    ("config", po::value<std::string>()->value_name("FILE"), "read options from this file; the command line wins (SIGHUP re-reads log-level and status-interval)")
+    ("bootstrap", po::value<std::string>()->value_name("HOST:PORT,..."), "host:port[,host:port...] to join (default: the public HyperDHT bootstrap nodes)")
+    ("bootstrapper", po::bool_switch(), "run the first node of an isolated network: persistent, id = node_id(--host:--port); needs --host")
+    ("host", po::value<std::string>()->value_name("IPV4"), "address to bind (0.0.0.0); with --bootstrapper, this node's public IPv4")
+    ("port", po::value<unsigned>()->value_name("PORT"), "UDP port (default 49737; tries port..port+4, then any, unless given explicitly)")
+    ("nodes", po::value<unsigned>()->value_name("N")->default_value(1), "run N nodes in this process")
+    ("persistent", po::bool_switch(), "try to become persistent while bootstrapping (ephemeral: false) instead of after ~20 min")
+    ("ephemeral", po::bool_switch(), "never become persistent (ephemeral: true): store nothing for others")
+    ("not-firewalled", po::bool_switch(), "trust that this host is reachable (firewalled: false; skips the firewall probe)")
+    ("testnet", po::value<unsigned>()->value_name("N"), "run an isolated network of N nodes on 127.0.0.1: a bootstrapper on --port, the rest joining it")
+    ("socket", po::value<std::string>()->value_name("PATH"), "control socket path, or 'none' (default: $RUNTIME_DIRECTORY/hyperdhtd.sock under systemd, else $XDG_RUNTIME_DIR/hyperdhtd.sock, else /tmp/hyperdhtd-$UID.sock)")
+    ("socket-group", po::value<std::string>()->value_name("GROUP"), "group that may use the control socket (mode 0660; default: the daemon's group)")
+    ("max-clients", po::value<unsigned>()->value_name("N")->default_value(64), "control socket clients served at once; more are told TOO_MANY_CLIENTS")
+    ("state-dir", po::value<std::string>()->value_name("DIR"), "keys and routing-table snapshot (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/hyperdhtd, else ~/.local/state/hyperdhtd; --testnet: none, keys in memory)")
+    ("metrics", po::value<std::string>()->value_name("HOST:PORT"), "serve Prometheus metrics over HTTP on host:port (off by default; e.g. 127.0.0.1:9478)")
+    ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
+    ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"), "text, or json (one object per line)")
+    ("status-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(60), "seconds between one-line status logs (0 = never)");
   // clang-format on
   return opts;
 }
@@ -56,10 +65,12 @@ bool is_wildcard_or_invalid(const std::string& host) {
 ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   const auto opts = describe();
   po::variables_map vm;
+  std::optional<std::string> config_file;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
     if (vm.count("config")) {
       const auto path = vm["config"].as<std::string>();
+      config_file = path;
       std::ifstream in(path);
       if (!in) return fail("cannot read config file " + path);
       po::store(po::parse_config_file(in, opts), vm);
@@ -75,8 +86,13 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     help << version_string() << "\n\nUsage: hyperdhtd [options]\n"
          << "  hyperdhtd [--bootstrap host:port,...] [--host H] [--port P] [--nodes N]\n"
          << "  hyperdhtd --bootstrapper --host PUBLIC_IP [--port P]\n"
-         << "  hyperdhtd --testnet N [--port P]\n\n"
-         << opts;
+         << "  hyperdhtd --testnet N [--port P]\n"
+         << "  hyperdhtd --config /etc/hyperdhtd/hyperdhtd.conf\n\n"
+         << opts
+         << "\nControl it with hdhtctl (hdhtctl --help). Try: hyperdhtd --testnet 20, then\n"
+            "`hdhtctl status` in another terminal. SIGTERM/SIGINT stop it gracefully, SIGHUP\n"
+            "reloads the config file's log-level and status-interval. Exit codes: 0 stopped\n"
+            "cleanly, 1 start-up or runtime failure, 2 bad options.\n";
     out.action = ParsedCommandLine::Action::help;
     out.text = help.str();
     return out;
@@ -94,6 +110,26 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     return fail("--log-level: unknown level '" + vm["log-level"].as<std::string>() + "'");
   o.log_level = level;
   o.status_interval = std::chrono::seconds(vm["status-interval"].as<unsigned>());
+  o.config_file = config_file;
+  const auto format = vm["log-format"].as<std::string>();
+  if (format == "json")
+    o.log_format = LogFormat::json;
+  else if (format != "text")
+    return fail("--log-format must be text or json, not '" + format + "'");
+
+  o.max_clients = vm["max-clients"].as<unsigned>();
+  if (o.max_clients == 0) return fail("--max-clients must be at least 1");
+  o.socket_path = vm.count("socket") ? vm["socket"].as<std::string>() : default_socket_path();
+  if (o.socket_path == "none") o.socket_path.clear();
+  // sockaddr_un holds 108 bytes including the terminating NUL.
+  if (o.socket_path.size() > 107) return fail("--socket: path longer than 107 bytes");
+  if (vm.count("socket-group")) o.socket_group = vm["socket-group"].as<std::string>();
+  if (vm.count("metrics")) {
+    const auto m = vm["metrics"].as<std::string>();
+    o.metrics = Ipv4Address::parse(m);
+    if (!o.metrics || o.metrics->port == 0)
+      return fail("--metrics must be IPv4:port (e.g. 127.0.0.1:9478), not '" + m + "'");
+  }
 
   if (vm.count("port")) {
     const unsigned p = vm["port"].as<unsigned>();
@@ -103,12 +139,18 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   }
   o.nodes = vm["nodes"].as<unsigned>();
   if (o.nodes == 0) return fail("--nodes must be at least 1");
-  o.persistent = vm.count("persistent") > 0;
-  o.not_firewalled = vm.count("not-firewalled") > 0;
+  o.persistent = vm["persistent"].as<bool>();
+  o.ephemeral = vm["ephemeral"].as<bool>();
+  if (o.persistent && o.ephemeral) return fail("--persistent and --ephemeral exclude each other");
+  o.not_firewalled = vm["not-firewalled"].as<bool>();
   if (vm.count("host")) o.host = vm["host"].as<std::string>();
 
   const bool testnet = vm.count("testnet") > 0;
-  const bool bootstrapper = vm.count("bootstrapper") > 0;
+  const bool bootstrapper = vm["bootstrapper"].as<bool>();
+  if (vm.count("state-dir"))
+    o.state_dir = vm["state-dir"].as<std::string>();
+  else if (!testnet)
+    o.state_dir = default_state_dir();
   if (testnet && bootstrapper) return fail("--testnet and --bootstrapper exclude each other");
   if ((testnet || bootstrapper) && vm.count("bootstrap"))
     return fail("--bootstrap makes no sense with --testnet or --bootstrapper");

@@ -12,8 +12,11 @@
 #include <spdlog/common.h>
 
 #include "core/dht_config.hpp"
+#include "protocol/ipv4.hpp"
 
 namespace hdht::daemon {
+
+enum class LogFormat { text, json };
 
 enum class Mode {
   nodes,         // N ordinary nodes joining `bootstrap`
@@ -31,8 +34,20 @@ struct DaemonOptions {
   unsigned nodes = 1;       // Mode::nodes and Mode::testnet (the testnet's size)
   bool persistent = false;
   bool not_firewalled = false;
+  bool ephemeral = false;  // --ephemeral: never turn persistent (ephemeral: true)
   spdlog::level::level_enum log_level = spdlog::level::info;
+  LogFormat log_format = LogFormat::text;
   std::chrono::seconds status_interval{60};
+
+  std::optional<std::string> config_file;  // --config, kept so SIGHUP can re-read it
+  // The control socket; empty = none ("--socket none").
+  std::string socket_path;
+  std::string socket_group;  // chgrp of the socket file; empty = the daemon's own group
+  unsigned max_clients = 64;
+  // Keys and the routing-table snapshot; empty = keep keys in memory only (the default of
+  // --testnet, whose networks are throwaway).
+  std::string state_dir;
+  std::optional<Ipv4Address> metrics;  // --metrics host:port, off by default
 };
 
 // The three public HyperDHT bootstrap nodes (hyperdht lib/constants.js BOOTSTRAP_NODES).
@@ -45,6 +60,8 @@ struct ParsedCommandLine {
   std::string text;  // the help text, or the single-line error
 };
 
+// Reads --config FILE (if given) after the command line: the command line wins, as
+// Boost.Program_options stores the first value it sees.
 ParsedCommandLine parse_command_line(int argc, const char* const* argv);
 
 }  // namespace hdht::daemon

@@ -42,7 +42,9 @@ function runSync (argv) {
 
 async function testnet () {
   const port = 20000 + crypto.randomInt(30000)
-  const proc = spawn(DAEMON, ['--testnet', String(NODES), '--port', String(port), '--status-interval', '1'],
+  // --socket none: the default control socket is per user, and this test must not collide with a
+  // daemon (or a parallel test run) already using it; e2e.control_socket covers the socket.
+  const proc = spawn(DAEMON, ['--testnet', String(NODES), '--port', String(port), '--status-interval', '1', '--socket', 'none'],
     { stdio: ['ignore', 'inherit', 'pipe'] })
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
   const lines = []

@@ -1,0 +1,50 @@
+// hdhtctl's commands: a table of name -> (usage, help, run). main.cpp parses the global options
+// and picks the command; each command parses its own arguments and prints human text or, with
+// --json, the daemon's JSON result on one line.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace hdht::ctl {
+
+// Documented in docs/hdhtctl.md.
+enum Exit : int {
+  kOk = 0,
+  kRemoteError = 1,  // the daemon answered with an error
+  kUsage = 2,        // bad command line
+  kUnreachable = 3,  // no daemon on the socket, or it stopped answering
+  kUnhealthy = 4,    // `health`: the daemon answered, and it is not healthy
+};
+
+struct Global {
+  std::string socket;
+  bool json = false;
+  std::chrono::milliseconds timeout{30000};
+};
+
+struct Command {
+  const char* name;
+  const char* usage;    // arguments after the name
+  const char* summary;  // one line for hdhtctl --help
+  const char* help;     // the rest of hdhtctl COMMAND --help
+  int (*run)(const Global& global, const std::vector<std::string>& args);
+};
+
+const std::vector<Command>& commands();
+void print_command_help(const Command& c);
+
+// A command's arguments: --opt VALUE options, bare --flags, positionals.
+struct Args {
+  std::map<std::string, std::string> options;
+  std::set<std::string> flags;
+  std::vector<std::string> positional;
+  std::string error;  // non-empty: a usage error, already worded
+};
+Args parse_args(const std::vector<std::string>& args, const std::set<std::string>& with_value,
+                const std::set<std::string>& flags);
+
+}  // namespace hdht::ctl

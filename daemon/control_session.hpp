@@ -1,0 +1,65 @@
+// One control-socket client (internal to ControlServer): reads lines up to the cap, dispatches
+// each, and writes answers in the order they are given. Held alive by its read loop, its
+// pending writes and its unanswered requests (so a client that half-closes after sending still
+// gets every answer); the socket closes with the last of them. What it shares with the server is in
+// ControlShared, so a session that outlives the server (its handlers queued on the executor) never
+// touches freed memory.
+#pragma once
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange unincluded
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/control_server.hpp"
+#include "daemon/dispatcher.hpp"
+
+namespace hdht::daemon {
+
+struct ControlShared {
+  ControlServerConfig config;
+  const Dispatcher* dispatcher = nullptr;  // null once the server stops
+  ControlServerStats stats;
+};
+
+class ControlSession final : public LineSink, public std::enable_shared_from_this<ControlSession> {
+ public:
+  ControlSession(boost::asio::local::stream_protocol::socket socket,
+                 std::shared_ptr<ControlShared> shared);
+  ~ControlSession() override;
+
+  // The read loop. `self` is this session: the coroutine frame holds it from creation, since the
+  // body only starts once the executor runs it.
+  boost::asio::awaitable<void> run(std::shared_ptr<ControlSession> self);
+  void send_line(std::string line) override;
+  bool open() const override { return !closed_ && !close_after_flush_; }
+  // Sends `line`, then closes once everything queued is written.
+  void send_and_close(std::string line);
+  void close();
+
+ private:
+  void handle_line(std::string_view line);
+  void write_next();
+  // After a final error: half-close, read and drop what the client still sends, close on its EOF
+  // or after kLinger. Closing with unread input would make the kernel reset the connection, and
+  // the client could lose the error line that says why.
+  void linger_close();
+  void drain();
+
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer linger_;
+  std::array<char, 4096> drain_buf_{};
+  std::shared_ptr<ControlShared> shared_;
+  std::deque<std::string> out_;
+  std::size_t out_bytes_ = 0;
+  bool writing_ = false;
+  bool close_after_flush_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace hdht::daemon

@@ -1,0 +1,35 @@
+// The control socket's methods, registered into a Dispatcher. Each group is one file:
+//   methods_node.cpp  status, health, nodes, metrics, methods
+//   methods_keys.cpp  keys.generate, keys.import, keys.list, keys.remove
+// The record/announce/connect groups of the hyperdht layer register here the same way.
+// docs/control-socket.md documents every method.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "core/runtime.hpp"
+#include "daemon/dispatcher.hpp"
+#include "daemon/health.hpp"
+#include "daemon/key_store.hpp"
+#include "daemon/node_runner.hpp"
+#include "daemon/options.hpp"
+
+namespace hdht::daemon {
+
+// What handlers may read and change; owned by the daemon and outliving the control server.
+struct MethodContext {
+  core::Runtime& runtime;
+  const DaemonOptions& options;
+  NodeRunner& runner;
+  KeyStore& keys;
+  HealthMonitor& health;
+  const Dispatcher& dispatcher;
+  core::TimePoint started;
+  std::function<std::string()> metrics_text;
+};
+
+void add_node_methods(Dispatcher& d, MethodContext& ctx);
+void add_key_methods(Dispatcher& d, MethodContext& ctx);
+
+}  // namespace hdht::daemon

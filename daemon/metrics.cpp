@@ -1,0 +1,139 @@
+#include "daemon/metrics.hpp"
+
+#include <functional>
+#include <sstream>
+
+#include <spdlog/fmt/fmt.h>
+
+#include "core/datagram_socket.hpp"
+
+namespace hdht::daemon {
+
+namespace {
+
+class Writer {
+ public:
+  // One # HELP / # TYPE header, then one sample per node.
+  void family(const char* name, const char* type, const char* help,
+              const std::vector<std::unique_ptr<dht::DhtNode>>& nodes,
+              const std::function<double(const dht::DhtNode&)>& value) {
+    header(name, type, help);
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      out_ << name << "{node=\"" << i << "\"} " << number(value(*nodes[i])) << "\n";
+  }
+  void single(const char* name, const char* type, const char* help, double value) {
+    header(name, type, help);
+    out_ << name << " " << number(value) << "\n";
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  void header(const char* name, const char* type, const char* help) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  // Shortest round-trip form: counters print as integers, never as 1.2e+06.
+  static std::string number(double v) { return fmt::format("{}", v); }
+  std::ostringstream out_;
+};
+
+using Counters = core::DatagramCounters;
+
+// Both sockets of a node (server and client), summed: what hyperdht-stats reports per DHT.
+double socket_sum(const dht::DhtNode& n, std::uint64_t Counters::*field) {
+  // DhtNode::io() has no const overload; only const members are read here.
+  auto& io = const_cast<dht::DhtNode&>(n).io();
+  double total = 0;
+  for (auto* s : {io.server_socket(), io.client_socket()})
+    if (s) total += static_cast<double>(s->counters().*field);
+  return total;
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsSources& src) {
+  Writer w;
+  const auto& nodes = src.runner->nodes();
+  using N = const dht::DhtNode&;
+  const auto u = [](std::uint64_t v) { return static_cast<double>(v); };
+
+  w.family("dht_nr_nodes", "gauge", "Nodes in the routing table", nodes,
+           [](N n) { return static_cast<double>(n.table().size()); });
+  w.family("dht_is_firewalled", "gauge", "1 if the node is firewalled", nodes,
+           [](N n) { return n.firewalled() ? 1.0 : 0.0; });
+  w.family("dht_is_ephemeral", "gauge", "1 if the node is ephemeral (not storing for others)",
+           nodes, [](N n) { return n.ephemeral() ? 1.0 : 0.0; });
+  w.family("dht_is_bootstrapped", "gauge", "1 once the node has bootstrapped", nodes,
+           [](N n) { return n.bootstrapped() ? 1.0 : 0.0; });
+  w.family("dht_is_online", "gauge", "1 if the node sees responses", nodes,
+           [](N n) { return n.online() ? 1.0 : 0.0; });
+  w.family("dht_is_degraded", "gauge", "1 if many of the node's requests time out", nodes,
+           [](N n) { return n.degraded() ? 1.0 : 0.0; });
+  w.family("dht_queries_active", "gauge", "Queries in progress", nodes,
+           [&](N n) { return u(n.stats().queries_active); });
+  w.family("dht_queries_total", "counter", "Queries started", nodes,
+           [&](N n) { return u(n.stats().queries_total); });
+
+  auto io = [](N n) -> const dht::RpcIoStats& { return const_cast<dht::DhtNode&>(n).io().stats(); };
+  w.family("dht_requests_total", "counter", "Requests sent", nodes,
+           [&](N n) { return u(io(n).requests_total); });
+  w.family("dht_responses_total", "counter", "Responses received to our requests", nodes,
+           [&](N n) { return u(io(n).responses); });
+  w.family("dht_timeouts_total", "counter", "Requests that timed out after all retries", nodes,
+           [&](N n) { return u(io(n).timeouts); });
+  w.family("dht_retries_total", "counter", "Request retransmissions", nodes,
+           [&](N n) { return u(io(n).retries); });
+  w.family("dht_inflight_requests", "gauge", "Requests awaiting a response", nodes,
+           [&](N n) { return u(io(n).active); });
+  static constexpr const char* kCommands[] = {"ping", "ping_nat", "find_node", "down_hint"};
+  for (std::size_t c = 0; c < 4; ++c) {
+    const std::string tx = std::string("dht_") + kCommands[c] + "_tx";
+    const std::string rx = std::string("dht_") + kCommands[c] + "_rx";
+    w.family(tx.c_str(), "counter", "Requests of this command sent", nodes,
+             [&](N n) { return u(io(n).commands[c].tx); });
+    w.family(rx.c_str(), "counter", "Responses to this command received", nodes,
+             [&](N n) { return u(io(n).commands[c].rx); });
+  }
+  w.family("dht_dropped_malformed_total", "counter", "Undecodable datagrams dropped", nodes,
+           [&](N n) { return u(io(n).dropped_malformed); });
+  w.family("dht_dropped_unmatched_total", "counter", "Responses matching no request", nodes,
+           [&](N n) { return u(io(n).dropped_unmatched); });
+  w.family("dht_invalid_tokens_total", "counter", "Requests refused for a bad token", nodes,
+           [&](N n) { return u(io(n).invalid_tokens); });
+
+  // UDP socket counters (the sockets libudx would own), since the current sockets were bound.
+  w.family("udx_bytes_transmitted", "counter", "Bytes sent", nodes,
+           [](N n) { return socket_sum(n, &Counters::sent_bytes); });
+  w.family("udx_packets_transmitted", "counter", "Datagrams sent", nodes,
+           [](N n) { return socket_sum(n, &Counters::sent_datagrams); });
+  w.family("udx_bytes_received", "counter", "Bytes received", nodes,
+           [](N n) { return socket_sum(n, &Counters::received_bytes); });
+  w.family("udx_packets_received", "counter", "Datagrams received", nodes,
+           [](N n) { return socket_sum(n, &Counters::received_datagrams); });
+  w.family("udx_packets_dropped", "counter", "Datagrams dropped (send queue full or no handler)",
+           nodes, [](N n) {
+             return socket_sum(n, &Counters::send_dropped) +
+                    socket_sum(n, &Counters::received_dropped);
+           });
+  w.family("udx_send_errors", "counter", "Datagrams the kernel refused", nodes,
+           [](N n) { return socket_sum(n, &Counters::send_errors); });
+
+  w.single("hyperdhtd_healthy", "gauge", "1 if the health checks pass",
+           src.health && src.health->healthy() ? 1 : 0);
+  w.single("hyperdhtd_uptime_seconds", "gauge", "Seconds since start", src.uptime_seconds);
+  w.single("hyperdhtd_keys", "gauge", "Key pairs in the key store", static_cast<double>(src.keys));
+  if (src.control) {
+    const auto& s = src.control->stats();
+    w.single("hyperdhtd_control_clients", "gauge", "Connected control clients",
+             static_cast<double>(s.clients));
+    w.single("hyperdhtd_control_requests_total", "counter", "Control requests received",
+             u(s.requests));
+    w.single("hyperdhtd_control_bad_requests_total", "counter",
+             "Control requests refused as malformed", u(s.bad_requests));
+    w.single("hyperdhtd_control_rejected_total", "counter",
+             "Control clients refused or dropped (busy, oversized, not reading)",
+             u(s.rejected_busy + s.oversized + s.overflowed));
+  }
+  return w.str();
+}
+
+}  // namespace hdht::daemon

@@ -1,0 +1,25 @@
+// The daemon's counters in the Prometheus text format (0.0.4), named after the community
+// hyperdht-stats conventions (dht_nr_nodes, dht_is_firewalled, per-command counters, socket
+// bytes/packets/drops), one series per node with a node="i" label. Served by `metrics` on the
+// control socket and by the --metrics HTTP endpoint.
+#pragma once
+
+#include <string>
+
+#include "daemon/control_server.hpp"
+#include "daemon/health.hpp"
+#include "daemon/node_runner.hpp"
+
+namespace hdht::daemon {
+
+struct MetricsSources {
+  const NodeRunner* runner = nullptr;
+  const HealthMonitor* health = nullptr;
+  const ControlServer* control = nullptr;  // may be null (--socket none)
+  std::size_t keys = 0;
+  double uptime_seconds = 0;
+};
+
+std::string render_metrics(const MetricsSources& sources);
+
+}  // namespace hdht::daemon
