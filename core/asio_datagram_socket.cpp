@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
 
 namespace hdht::core {
 
@@ -61,6 +64,8 @@ class AsioDatagramSocket final : public DatagramSocket {
 
   void close() override {
     if (!socket_.is_open()) return;
+    // Replies deferred by the current receive batch were accepted by send(): they still go.
+    flush_deferred();
     alive_.reset();  // queued completions see an expired token and do nothing
     counters_.send_dropped += queue_.size();
     queue_.clear();
@@ -75,6 +80,13 @@ class AsioDatagramSocket final : public DatagramSocket {
       ++counters_.send_errors;
       return;
     }
+    // While a receive batch is being delivered, plain sends are collected and leave together in
+    // one sendmmsg at the end of the batch (or when the batch buffer fills).
+    if (delivering_ && queue_.empty() && options.ttl == 0 && data.size() <= kDeferMaxSize) {
+      defer(to, data);
+      return;
+    }
+    flush_deferred();
     // Order is preserved: while anything waits, new datagrams queue behind it.
     if (queue_.empty() && try_send(to, data, options.ttl) != Outcome::would_block) return;
     if (queue_.size() >= kMaxQueued) {
@@ -88,9 +100,13 @@ class AsioDatagramSocket final : public DatagramSocket {
  private:
   // Bounds memory when the kernel buffer stays full; UDP loses datagrams anyway.
   static constexpr std::size_t kMaxQueued = 1024;
-  // Datagrams read per readiness event before yielding to other handlers. The loop is the
-  // seam where recvmmsg would read them in one call.
-  static constexpr int kReceiveBatch = 32;
+  // Datagrams read per recvmmsg.
+  static constexpr std::size_t kReceiveBatch = 32;
+  static constexpr int kMaxBatches = 4;
+  // Sends made while a batch is delivered are deferred up to this many, then sent in one
+  // sendmmsg. Larger datagrams (and per-send TTLs) go out at once, behind the deferred ones.
+  static constexpr std::size_t kDeferBatch = 64;
+  static constexpr std::size_t kDeferMaxSize = 1500;
 
   enum class Outcome { sent, failed, would_block };
   struct Queued {
@@ -98,6 +114,63 @@ class AsioDatagramSocket final : public DatagramSocket {
     Bytes data;
     int ttl;
   };
+  struct Deferred {
+    sockaddr_in to;
+    std::size_t offset;  // into deferred_bytes_
+    std::size_t size;
+  };
+
+  void defer(const Ipv4Address& to, ByteView data) {
+    if (deferred_.size() == kDeferBatch) flush_deferred();
+    deferred_.push_back({to_sockaddr(to), deferred_bytes_.size(), data.size()});
+    deferred_bytes_.insert(deferred_bytes_.end(), data.begin(), data.end());
+  }
+
+  // Sends the deferred datagrams with sendmmsg, in order. Whatever the kernel cannot take now
+  // joins the send queue (kept in order, flushed when writable), as single sends would.
+  void flush_deferred() {
+    if (deferred_.empty()) return;
+    std::array<mmsghdr, kDeferBatch> msgs{};
+    std::array<iovec, kDeferBatch> iov{};
+    const std::size_t n = deferred_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      Deferred& d = deferred_[i];
+      iov[i] = {deferred_bytes_.data() + d.offset, d.size};
+      msgs[i].msg_hdr.msg_name = &d.to;
+      msgs[i].msg_hdr.msg_namelen = sizeof d.to;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int fd = socket_.native_handle();
+    std::size_t i = 0;
+    while (i < n) {
+      const int r = ::sendmmsg(fd, msgs.data() + i, static_cast<unsigned>(n - i), MSG_DONTWAIT);
+      if (r > 0) {
+        for (std::size_t k = i; k < i + static_cast<std::size_t>(r); ++k) {
+          ++counters_.sent_datagrams;
+          counters_.sent_bytes += msgs[k].msg_len;
+        }
+        i += static_cast<std::size_t>(r);
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) break;
+      ++counters_.send_errors;  // the first remaining datagram failed; the rest still go
+      ++i;
+    }
+    for (; i < n; ++i) {
+      const Deferred& d = deferred_[i];
+      if (queue_.size() >= kMaxQueued) {
+        ++counters_.send_dropped;
+        continue;
+      }
+      const std::uint8_t* p = deferred_bytes_.data() + d.offset;
+      queue_.push_back({from_sockaddr(d.to), Bytes(p, p + d.size), 0});
+      if (queue_.size() == 1) wait_writable();
+    }
+    deferred_.clear();
+    deferred_bytes_.clear();
+  }
 
   Outcome try_send(const Ipv4Address& to, ByteView data, int ttl) {
     const int fd = socket_.native_handle();
@@ -152,28 +225,60 @@ class AsioDatagramSocket final : public DatagramSocket {
                        });
   }
 
+  // Reads and delivers batches until the socket is drained, then waits for readiness again.
+  // After kMaxBatches full batches it yields to other handlers instead (a socket under flood
+  // must not starve timers), and carries on from a posted handler: the reactor is
+  // edge-triggered and would not report datagrams already queued until another one arrives.
   void read_batch(const std::weak_ptr<int>& alive) {
-    const int fd = socket_.native_handle();
-    for (int i = 0; i < kReceiveBatch; ++i) {
-      sockaddr_in from{};
-      iovec iov{buffer_.data(), buffer_.size()};
-      msghdr msg{};
-      msg.msg_name = &from;
-      msg.msg_namelen = sizeof from;
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno != EINTR) ++counters_.receive_errors;  // e.g. a queued ICMP error
-        continue;
+    if (!buffers_) buffers_ = std::make_unique<ReceiveBuffers>();
+    for (int round = 0; round < kMaxBatches; ++round) {
+      const int n = receive_some();
+      if (n > 0 && !deliver_batch(static_cast<std::size_t>(n), alive)) return;
+      if (n < static_cast<int>(kReceiveBatch)) {
+        wait_readable();
+        return;
       }
-      const bool truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-      deliver(ByteView(buffer_.data(), static_cast<std::size_t>(n)), from_sockaddr(from),
-              truncated);
-      if (alive.expired()) return;  // closed or destroyed by the handler
     }
-    wait_readable();
+    boost::asio::post(socket_.get_executor(), [this, alive] {
+      if (!alive.expired()) read_batch(alive);
+    });
+  }
+
+  // One recvmmsg into the batch buffers: the number of datagrams, 0 if none is queued.
+  int receive_some() {
+    ReceiveBuffers& b = *buffers_;
+    for (std::size_t i = 0; i < kReceiveBatch; ++i) {
+      b.iov[i] = {b.data[i].data(), b.data[i].size()};
+      b.msgs[i] = {};
+      b.msgs[i].msg_hdr.msg_name = &b.from[i];
+      b.msgs[i].msg_hdr.msg_namelen = sizeof b.from[i];
+      b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
+      b.msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int fd = socket_.native_handle();
+    for (std::size_t attempt = 0; attempt < kReceiveBatch; ++attempt) {
+      const int n = ::recvmmsg(fd, b.msgs.data(), kReceiveBatch, MSG_DONTWAIT, nullptr);
+      if (n >= 0) return n;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      if (errno != EINTR) ++counters_.receive_errors;  // e.g. a queued ICMP error
+    }
+    return 0;
+  }
+
+  // Hands n datagrams to the handler, deferring its sends to one sendmmsg at the end. False if
+  // the handler closed or destroyed the socket (close() sent what was deferred).
+  bool deliver_batch(std::size_t n, const std::weak_ptr<int>& alive) {
+    ReceiveBuffers& b = *buffers_;
+    delivering_ = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      const mmsghdr& m = b.msgs[i];
+      const bool truncated = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      deliver(ByteView(b.data[i].data(), m.msg_len), from_sockaddr(b.from[i]), truncated);
+      if (alive.expired()) return false;
+    }
+    delivering_ = false;
+    flush_deferred();
+    return true;
   }
 
   asio::ip::udp::socket socket_;
@@ -181,7 +286,17 @@ class AsioDatagramSocket final : public DatagramSocket {
   int default_ttl_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::deque<Queued> queue_;
-  std::array<std::uint8_t, kReceiveBufferSize> buffer_{};
+  // Allocated on the first read: a socket that never receives does not pay for it.
+  struct ReceiveBuffers {
+    std::array<std::array<std::uint8_t, kReceiveBufferSize>, kReceiveBatch> data;
+    std::array<sockaddr_in, kReceiveBatch> from;
+    std::array<iovec, kReceiveBatch> iov;
+    std::array<mmsghdr, kReceiveBatch> msgs;
+  };
+  std::unique_ptr<ReceiveBuffers> buffers_;
+  bool delivering_ = false;  // inside read_batch's delivery loop: sends are deferred
+  std::vector<Deferred> deferred_;
+  Bytes deferred_bytes_;
 };
 
 }  // namespace

@@ -4,15 +4,18 @@
 #include "core/rpc_io.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <deque>
 #include <limits>
 #include <queue>
+#include <stdexcept>
 #include <utility>
 
 #include <boost/asio/post.hpp>
 
 #include "core/routing_table.hpp"
 #include "core/timer.hpp"
+#include "protocol/compact.hpp"
 #include "protocol/node_id.hpp"
 
 namespace hdht::dht {
@@ -92,7 +95,6 @@ struct RpcIo::Impl {
 
   // Encoding scratch, reused so steady-state replies do not allocate for their message.
   rpc::Request out_req;
-  rpc::Response out_res;
   Bytes out;
   std::vector<const Node*> closest;
 
@@ -349,31 +351,99 @@ struct RpcIo::Impl {
   void send_reply(const IncomingRequest& req, std::uint64_t error, std::optional<ByteView> value,
                   bool token, bool closer_nodes, const Ipv4Address& to, DatagramSocket* socket) {
     if (socket == nullptr) return;
-    rpc::Response& r = out_res;
-    r.tid = req.msg_.tid;
-    r.to = to;
-    r.id.reset();
+    const Bytes32* id = nullptr;
     if (!io.ephemeral_ && socket == io.server_.get() && io.table_ != nullptr) {
-      r.id = io.table_->id();
+      id = &io.table_->id();
     }
-    r.token.reset();
-    if (token) r.token = io.token(to, 1);
-    r.closer_nodes.clear();
+    std::optional<Bytes32> round_token;
+    if (token) round_token = io.token(to, 1);
+    closest.clear();
     if (req.msg_.target && closer_nodes && io.table_ != nullptr) {
       io.table_->closest(*req.msg_.target, 0, closest);
-      for (const Node* n : closest)
-        r.closer_nodes.push_back(n->addr);
     }
-    r.error = error;
-    if (value) {
-      if (!r.value) r.value.emplace();
-      r.value->assign(value->begin(), value->end());
-    } else {
-      r.value.reset();
-    }
-    out.clear();
-    rpc::encode_into(out, r);
+    encode_reply(out, req.msg_.tid, to, id, round_token ? &*round_token : nullptr, closest, error,
+                 value);
     socket->send(to, out);
+  }
+
+  // rpc::encode_into(Response) byte for byte, written in place from the table's nodes: a busy
+  // node answers FIND_NODE with 20 addresses, and building a Response (a vector of addresses)
+  // to push through the generic writer byte by byte cost more than the rest of the request.
+  // Debug builds check every reply against the generic encoder.
+  static void encode_reply(Bytes& dst, std::uint16_t tid, const Ipv4Address& to, const Bytes32* id,
+                           const Bytes32* token, const std::vector<const Node*>& closer,
+                           std::uint64_t error, std::optional<ByteView> value) {
+    if (error > cenc::kMaxSafeInteger) throw std::invalid_argument("rpc reply error above 2^53-1");
+    std::size_t size = rpc::kHeaderSize;
+    if (id != nullptr) size += 32;
+    if (token != nullptr) size += 32;
+    if (!closer.empty()) size += cenc::uint_size(closer.size()) + 6 * closer.size();
+    if (error > 0) size += cenc::uint_size(error);
+    if (value) size += cenc::uint_size(value->size()) + value->size();
+    dst.resize(size);
+    std::uint8_t* p = dst.data();
+    *p++ = rpc::kResponseType;
+    *p++ = static_cast<std::uint8_t>((id != nullptr ? rpc::response_flag::kId : 0) |
+                                     (token != nullptr ? rpc::response_flag::kToken : 0) |
+                                     (closer.empty() ? 0 : rpc::response_flag::kCloserNodes) |
+                                     (error > 0 ? rpc::response_flag::kError : 0) |
+                                     (value ? rpc::response_flag::kValue : 0));
+    p = put_u16(p, tid);
+    p = put_address(p, to);
+    if (id != nullptr) p = std::copy(id->begin(), id->end(), p);
+    if (token != nullptr) p = std::copy(token->begin(), token->end(), p);
+    if (!closer.empty()) {
+      p = put_uint(p, closer.size());
+      for (const Node* n : closer)
+        p = put_address(p, n->addr);
+    }
+    if (error > 0) p = put_uint(p, error);
+    if (value) {
+      p = put_uint(p, value->size());
+      p = std::copy(value->begin(), value->end(), p);
+    }
+#ifndef NDEBUG
+    rpc::Response check;
+    check.tid = tid;
+    check.to = to;
+    if (id != nullptr) check.id = *id;
+    if (token != nullptr) check.token = *token;
+    for (const Node* n : closer)
+      check.closer_nodes.push_back(n->addr);
+    check.error = error;
+    if (value) check.value = Bytes(value->begin(), value->end());
+    assert(p == dst.data() + dst.size() && rpc::encode(check) == dst);
+#endif
+  }
+  static std::uint8_t* put_u16(std::uint8_t* p, std::uint16_t v) {
+    p[0] = static_cast<std::uint8_t>(v);
+    p[1] = static_cast<std::uint8_t>(v >> 8);
+    return p + 2;
+  }
+  static std::uint8_t* put_address(std::uint8_t* p, const Ipv4Address& a) {
+    p = std::copy(a.ip.begin(), a.ip.end(), p);
+    return put_u16(p, a.port);
+  }
+  // compact-encoding's uint (cenc::Writer::uint).
+  static std::uint8_t* put_uint(std::uint8_t* p, std::uint64_t n) {
+    int bytes = 0;
+    if (n <= 0xfc) {
+      *p++ = static_cast<std::uint8_t>(n);
+      return p;
+    }
+    if (n <= 0xffff) {
+      *p++ = 0xfd;
+      bytes = 2;
+    } else if (n <= 0xffffffff) {
+      *p++ = 0xfe;
+      bytes = 4;
+    } else {
+      *p++ = 0xff;
+      bytes = 8;
+    }
+    for (int i = 0; i < bytes; ++i)
+      *p++ = static_cast<std::uint8_t>(n >> (8 * i));
+    return p;
   }
 
   // --- binding (_bindSockets) ---
