@@ -1,0 +1,121 @@
+// HyperDhtNode: a hyperdht 6.34 node (the reference's index.js) on top of a dht-rpc DhtNode. It
+// installs the hyperdht request handler (the storing side, RecordHandlers, created once the node
+// is persistent and answering only while it has an id, as the reference's onrequest), passes
+// hyperdht's filterNode to dht-rpc, and offers the record operations of the reference's client:
+// lookup, announce, unannounce, findPeer, immutablePut/Get and mutablePut/Get, with the same
+// query options (commit phases, signing per storing node, client-side verification).
+//
+// PEER_HANDSHAKE and PEER_HOLEPUNCH (the router) are not handled here: set_router_handler() is
+// the hook for them; without one they are answered UNKNOWN_COMMAND.
+//
+// Threading and lifetime: not thread-safe; runs on the Runtime's executor. The handles returned
+// by the operations own their queries and requests; destroying a handle withdraws them silently.
+// Handles must not outlive the node.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "core/dht_config.hpp"
+#include "core/dht_node.hpp"
+#include "core/hyperdht_operations.hpp"
+#include "core/record_handlers.hpp"
+#include "core/runtime.hpp"
+#include "protocol/bytes.hpp"
+#include "protocol/crypto.hpp"
+#include "protocol/result.hpp"
+
+namespace hdht::hyperdht {
+
+using namespace std::chrono_literals;
+
+struct HyperDhtConfig {
+  dht::DhtConfig dht;  // its filter_node is replaced by hyperdht's filterNode
+  // opts.maxSize: topic records, refreshes, bumps and forwards; mutable and immutable values
+  // get half of it each.
+  std::size_t max_size = 65536;
+  // opts.maxAge: nullopt = 20 min for topic records and forwards, 48 h for values; a value sets
+  // both (as the reference does).
+  std::optional<core::Duration> max_age;
+  // Our caps on the bytes held (the reference has none): topic records, values (each cache).
+  std::size_t max_record_bytes = std::size_t{32} << 20;
+  std::size_t max_value_bytes = std::size_t{64} << 20;
+  // Wall-clock milliseconds since the epoch, only for announce bumps (default: system clock).
+  std::function<std::uint64_t()> now_unix_ms;
+
+  StorageLimits storage_limits() const;
+  CacheLimits forward_limits() const;
+};
+
+// The reference's filterNode: a few public nodes that must never be used.
+bool hyperdht_filter_node(const Ipv4Address& addr);
+
+class HyperDhtNode {
+ public:
+  HyperDhtNode(core::Runtime& runtime, HyperDhtConfig config);
+  ~HyperDhtNode();
+  HyperDhtNode(const HyperDhtNode&) = delete;
+  HyperDhtNode& operator=(const HyperDhtNode&) = delete;
+
+  dht::DhtNode& dht() noexcept { return *dht_; }
+  const dht::DhtNode& dht() const noexcept { return *dht_; }
+  Result<void> start() { return dht_->start(); }
+  void destroy() { dht_->destroy(); }
+
+  // The storing side; null until the node first answered a request while persistent.
+  RecordHandlers* storage() noexcept { return storage_.get(); }
+  ForwardCache& forwards() noexcept { return forwards_; }
+  // PEER_HANDSHAKE / PEER_HOLEPUNCH go here (return true if claimed).
+  void set_router_handler(std::function<bool(const dht::IncomingRequest&)> handler) {
+    router_handler_ = std::move(handler);
+  }
+
+  // --- client operations (the handles start at once) ---
+  std::unique_ptr<LookupStream> lookup(const Bytes32& topic, dht::QueryOptions opts = {});
+  std::unique_ptr<LookupStream> announce(const Bytes32& topic, const crypto::KeyPair& key_pair,
+                                         std::vector<Ipv4Address> relay_addresses,
+                                         AnnounceOptions opts = {});
+  // lookupAndUnannounce: unannounces from every node that shows our record (or a full page),
+  // and on_done once those settled.
+  std::unique_ptr<LookupStream> unannounce(const Bytes32& topic, const crypto::KeyPair& key_pair,
+                                           dht::QueryOptions opts = {});
+  std::unique_ptr<FindPeerStream> find_peer(const Bytes32& public_key, dht::QueryOptions opts = {});
+  std::unique_ptr<ValueOperation> immutable_put(ByteView value,
+                                                std::function<void(Result<ImmutablePutResult>)> cb);
+  std::unique_ptr<ValueOperation> immutable_get(
+      const Bytes32& hash, std::function<void(Result<std::optional<ImmutableGetResult>>)> cb);
+  std::unique_ptr<ValueOperation> mutable_put(const crypto::KeyPair& key_pair, ByteView value,
+                                              MutablePutOptions opts,
+                                              std::function<void(Result<MutablePutResult>)> cb);
+  std::unique_ptr<ValueOperation> mutable_get(
+      const Bytes32& public_key, MutableGetOptions opts,
+      std::function<void(Result<std::optional<MutableGetResult>>)> cb);
+
+  // DHT.keyPair(seed) / DHT.hash(data).
+  static crypto::KeyPair key_pair(const std::optional<Bytes32>& seed = std::nullopt);
+  static Bytes32 hash(ByteView data) { return crypto::hash32(data); }
+
+ private:
+  bool on_request(const dht::IncomingRequest& req);
+  // The LOOKUP query of lookup/announce/unannounce; `mapped` sees each mapped reply first.
+  void make_lookup_query(LookupStream& s, const Bytes32& topic, dht::QueryOptions opts,
+                         std::function<void(const LookupResult&)> mapped);
+  // lookupAndUnannounce on s; each commit runs `then` (if any) once the unannounces settled.
+  void make_unannounce_query(LookupStream& s, const Bytes32& topic, const crypto::KeyPair& key_pair,
+                             dht::QueryOptions opts, std::optional<dht::CommitFn> then);
+
+  core::Runtime& runtime_;
+  HyperDhtConfig config_;
+  std::unique_ptr<dht::DhtNode> dht_;
+  ForwardCache forwards_;
+  std::unique_ptr<RecordHandlers> storage_;
+  std::function<bool(const dht::IncomingRequest&)> router_handler_;
+};
+
+}  // namespace hdht::hyperdht
