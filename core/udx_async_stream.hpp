@@ -1,0 +1,106 @@
+// A connected UdxStream as an ordinary Asio byte stream (AsyncReadStream + AsyncWriteStream), so
+// asio::async_read / async_write and coroutines work on it:
+//   co_await asio::async_write(s, asio::buffer(data), asio::use_awaitable);
+//   n = co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+// Completion signature void(boost::system::error_code, std::size_t). Reads end with
+// asio::error::eof after the peer's END; a reset or timeout ends both directions with
+// connection_reset / timed_out (others: connection_aborted).
+//
+// Back-pressure: a write completes once UdxStream::write() accepted the bytes below its
+// high-water mark (else when it drains); reads hold at most `read_limit` bytes here, beyond which
+// the stream is paused, which closes its receive window.
+//
+// One read and one write may be outstanding at a time. Destroying the adapter drops pending
+// operations without completing them (as core::Timer does); the UdxStream must outlive it.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "core/udx_byte_ring.hpp"
+#include "core/udx_stream.hpp"
+
+namespace hdht::core {
+
+class UdxAsyncStream {
+ public:
+  using executor_type = asio::any_io_executor;
+  using Completion = std::function<void(boost::system::error_code, std::size_t)>;
+
+  // Takes over the stream's on_data, on_end, on_drain and on_close handlers.
+  explicit UdxAsyncStream(UdxStream& stream, std::size_t read_limit = 1 << 20);
+  ~UdxAsyncStream();
+  UdxAsyncStream(const UdxAsyncStream&) = delete;
+  UdxAsyncStream& operator=(const UdxAsyncStream&) = delete;
+
+  executor_type get_executor() const { return executor_; }
+  UdxStream& stream() noexcept { return stream_; }
+  // Half close (END after what was written).
+  Result<void> shutdown_send() { return stream_.end(); }
+
+  template <class MutableBufferSequence, class CompletionToken>
+  auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const MutableBufferSequence& bufs) {
+          std::vector<asio::mutable_buffer> v(asio::buffer_sequence_begin(bufs),
+                                              asio::buffer_sequence_end(bufs));
+          start_read(std::move(v), wrap(std::move(handler)));
+        },
+        token, buffers);
+  }
+
+  template <class ConstBufferSequence, class CompletionToken>
+  auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const ConstBufferSequence& bufs) {
+          std::vector<asio::const_buffer> v(asio::buffer_sequence_begin(bufs),
+                                            asio::buffer_sequence_end(bufs));
+          start_write(std::move(v), wrap(std::move(handler)));
+        },
+        token, buffers);
+  }
+
+ private:
+  // Type-erases a (move-only) handler into a copyable Completion that posts to the handler's
+  // associated executor, so completions never run inline.
+  template <class Handler>
+  Completion wrap(Handler&& handler) {
+    using H = std::decay_t<Handler>;
+    auto ex = asio::get_associated_executor(handler, executor_);
+    auto h = std::make_shared<H>(std::forward<Handler>(handler));
+    return [h, ex](boost::system::error_code ec, std::size_t n) {
+      asio::post(ex, [h, ec, n]() mutable { std::move (*h)(ec, n); });
+    };
+  }
+
+  void start_read(std::vector<asio::mutable_buffer> buffers, Completion done);
+  void start_write(std::vector<asio::const_buffer> buffers, Completion done);
+  void try_complete_read();
+  void fail_all();
+
+  UdxStream& stream_;
+  executor_type executor_;
+  std::size_t read_limit_;
+  UdxByteRing rx_;
+  bool eof_ = false;
+  boost::system::error_code error_;  // set once the stream closed with an error
+
+  std::vector<asio::mutable_buffer> read_buffers_;
+  Completion read_done_;
+  std::size_t write_size_ = 0;
+  Completion write_done_;  // waiting for on_drain
+};
+
+}  // namespace hdht::core

@@ -1,0 +1,67 @@
+// The UDX side of one UDP socket: the registry of local stream ids and the demultiplexer that
+// decides, per datagram, whether it belongs to a UDX stream or is raw traffic (dht-rpc, holepunch
+// probes) — exactly libudx's rule (spec ../shared/spec/udx.md §1.6): at least 20 bytes, magic
+// 0xFF, version 1, and a live stream with the header's id; anything else is raw.
+//
+// The socket is not owned: a UdxSocket sits on the RpcIo's socket through Handlers::on_other
+// (call handle() and return its result), or on a socket of its own through attach().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+
+#include "core/datagram_socket.hpp"
+#include "core/runtime.hpp"
+#include "protocol/bytes.hpp"
+#include "protocol/ipv4.hpp"
+
+namespace hdht::core {
+
+class UdxStream;
+
+struct UdxSocketCounters {
+  std::uint64_t udx_datagrams = 0;  // consumed by a stream
+  std::uint64_t raw_datagrams = 0;  // handed back as not UDX (incl. unknown ids)
+};
+
+// Not thread-safe (the runtime's executor). Must outlive its streams' use of it: destroying it
+// detaches the remaining streams, which then send nothing.
+class UdxSocket {
+ public:
+  using RawHandler = std::function<void(ByteView data, const Ipv4Address& from)>;
+
+  UdxSocket(Runtime& runtime, DatagramSocket& socket);
+  ~UdxSocket();
+  UdxSocket(const UdxSocket&) = delete;
+  UdxSocket& operator=(const UdxSocket&) = delete;
+
+  // For a socket of its own: installs the socket's receive handler; datagrams that are not UDX
+  // go to raw (may be empty).
+  void attach(RawHandler raw);
+  // The demultiplexer: true if the datagram was consumed by a stream (even if it then dropped
+  // it, as libudx does), false if it is raw traffic the caller should handle.
+  bool handle(ByteView datagram, const Ipv4Address& from);
+
+  // A plain UDP datagram (socket-level message; no UDX header).
+  void send_raw(const Ipv4Address& to, ByteView data, SendOptions options = {});
+
+  bool has_stream(std::uint32_t id) const { return streams_.contains(id); }
+  std::size_t stream_count() const noexcept { return streams_.size(); }
+  Runtime& runtime() noexcept { return runtime_; }
+  DatagramSocket& socket() noexcept { return socket_; }
+  const UdxSocketCounters& counters() const noexcept { return counters_; }
+
+ private:
+  friend class UdxStream;
+  // Ids are unique per socket; false if taken.
+  bool add_stream(std::uint32_t id, UdxStream* stream);
+  void remove_stream(std::uint32_t id) noexcept;
+
+  Runtime& runtime_;
+  DatagramSocket& socket_;
+  std::unordered_map<std::uint32_t, UdxStream*> streams_;
+  UdxSocketCounters counters_;
+};
+
+}  // namespace hdht::core

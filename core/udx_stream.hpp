@@ -1,0 +1,263 @@
+// One UDX reliable stream (libudx udx_stream_t; spec ../shared/spec/udx.md §2, §3, §5): ordered
+// bytes both ways over a UdxSocket, packet sequence numbers with cumulative ack + SACK, RTO as
+// libudx computes it (UdxRtt), RACK loss detection and RTO retransmission, the peer's receive
+// window with zero-window HEARTBEAT probes, END half-close, DESTROY, unordered messages.
+//
+// Also tail loss probes and keepalive. Not yet: BBR and pacing (UdxCongestion is a NewReno-style
+// stand-in), MTU probing (fixed at the 1200-byte base MTU), changeRemote, relaying.
+//
+// Lifetime: the owner may destroy the stream at any time, including from inside any of its
+// handlers; after that no handler runs. Destroying a connected, open stream sends a DESTROY
+// (abortive close) without calling on_close. All calls on the runtime's executor.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <system_error>
+#include <unordered_map>
+
+#include "core/timer.hpp"
+#include "core/udx_byte_ring.hpp"
+#include "core/udx_congestion.hpp"
+#include "core/udx_rtt.hpp"
+#include "core/udx_seq_bitmap.hpp"
+#include "core/udx_socket.hpp"
+#include "protocol/bytes.hpp"
+#include "protocol/ipv4.hpp"
+#include "protocol/result.hpp"
+#include "protocol/udx_packet.hpp"
+
+namespace hdht::core {
+
+inline constexpr std::uint32_t kUdxMtuBase = 1200;
+// IPv4 20 + UDP 8 + UDX header 20.
+inline constexpr std::uint32_t kUdxIpv4Overhead = 48;
+inline constexpr std::uint32_t kUdxDefaultRwnd = 4194304;  // UDX_DEFAULT_RWND_MAX
+inline constexpr std::size_t kUdxHighWatermark = 262144;   // UDX_HIGH_WATERMARK
+inline constexpr std::uint32_t kUdxMaxRtoTimeouts = 6;     // UDX_MAX_RTO_TIMEOUTS
+// Out-of-order packets further ahead than this are dropped (libudx has no bound; a JS sender
+// never has more than rwnd / payload ~ 3700 packets in flight).
+inline constexpr std::uint32_t kUdxMaxReorder = 65536;
+// Bytes held for the application (paused reader) or out of order beyond which incoming DATA is
+// dropped unacked. A peer that honours our window never gets near it; one that does not cannot
+// make us buffer without limit (libudx has no such bound).
+inline constexpr std::size_t kUdxMaxHeldBytes = 2 * std::size_t{4194304};
+
+enum class UdxStreamState {
+  unconnected,  // created; packets reach it only through its firewall hook
+  connected,    // remote known; data flows
+  closed,       // ended both ways, destroyed, reset or timed out; sends nothing
+};
+
+struct UdxStreamCounters {
+  std::uint64_t packets_sent = 0;  // DATA/END first transmissions
+  std::uint64_t retransmits = 0;
+  std::uint64_t acks_sent = 0;  // state and SACK packets
+  std::uint64_t packets_received = 0;
+  std::uint64_t duplicates_received = 0;
+  std::uint64_t dropped_over_limit = 0;  // DATA dropped by kUdxMaxReorder / kUdxMaxHeldBytes
+  std::uint64_t rto_expiries = 0;
+  std::uint64_t fast_recoveries = 0;
+  std::uint64_t sack_blocks_received = 0;
+  std::uint64_t invalid_sack_blocks = 0;
+  std::uint64_t heartbeats_sent = 0;
+  std::uint64_t tail_loss_probes = 0;
+  std::uint64_t bytes_delivered = 0;
+  std::uint64_t bytes_acked = 0;
+};
+
+class UdxStream {
+ public:
+  struct Handlers {
+    // In-order stream bytes; the view is valid only during the call.
+    std::function<void(ByteView)> on_data;
+    // The peer's END: no more data will arrive.
+    std::function<void()> on_end;
+    // write() returned false earlier and the send buffer has drained below the high-water mark.
+    std::function<void()> on_drain;
+    // An unordered MESSAGE packet (may be empty).
+    std::function<void(ByteView)> on_message;
+    // Exactly once when the stream closes: empty on a clean END/END close or a local destroy(),
+    // connection_reset for a DESTROY from the peer, timed_out after the RTO limit.
+    std::function<void(std::error_code)> on_close;
+    // A packet for this stream arrived while it is unconnected: return true to drop it (the
+    // default without a hook, as udx-native's firewallAll). The hook may connect() the stream,
+    // which is how hyperdht learns the peer's address (spec §2.3).
+    std::function<bool(const Ipv4Address& from)> on_firewall;
+  };
+
+  // Registers `id` on the socket: address_in_use if taken.
+  static Result<std::unique_ptr<UdxStream>> create(UdxSocket& socket, std::uint32_t id,
+                                                   Handlers handlers = {});
+  ~UdxStream();
+  UdxStream(const UdxStream&) = delete;
+  UdxStream& operator=(const UdxStream&) = delete;
+
+  void set_handlers(Handlers handlers) { handlers_ = std::move(handlers); }
+  Handlers& handlers() noexcept { return handlers_; }
+
+  // Local only, nothing is sent (spec §2.2); sends an ack owed to data that came before.
+  // Errors: already_connected, not_connected if closed.
+  Result<void> connect(std::uint32_t remote_id, const Ipv4Address& remote);
+  // Queues bytes (copied). The value is false when the send buffer is above the high-water
+  // mark: write no more until on_drain. Errors: not_connected, broken_pipe after end().
+  Result<bool> write(ByteView data);
+  // Half close: END follows the queued bytes. Errors as write().
+  Result<void> end();
+  // Abortive close: one DESTROY if connected, then closed with on_close({}).
+  void destroy();
+  // One unordered MESSAGE datagram (at most 2028 bytes reach a udx-native peer whole).
+  Result<void> send_message(ByteView data);
+
+  // Flow control: while paused, in-order bytes are kept and the advertised window shrinks by
+  // their size, which stops the peer at zero; resume delivers them (and then END, if it came).
+  void pause_reading();
+  void resume_reading();
+  // libudx's keepalive (spec §2.7): while connected with nothing in flight, a HEARTBEAT every
+  // `interval` (0 = off). The peer answers with a state packet (udx-native >= 1.20.1).
+  void set_keepalive(Duration interval);
+
+  std::uint32_t id() const noexcept { return id_; }
+  std::uint32_t remote_id() const noexcept { return remote_id_; }
+  const Ipv4Address& remote() const noexcept { return remote_; }
+  UdxStreamState state() const noexcept { return state_; }
+  bool write_ended() const noexcept { return write_ended_; }
+  bool read_ended() const noexcept { return read_ended_; }
+  const UdxRtt& rtt() const noexcept { return rtt_; }
+  std::uint32_t cwnd() const noexcept { return cc_.cwnd(); }
+  std::uint32_t packets_in_flight() const noexcept { return inflight_; }
+  std::size_t send_buffered() const noexcept { return send_buf_.size(); }
+  std::uint32_t local_rwnd() const noexcept;
+  std::uint32_t peer_rwnd() const noexcept { return send_rwnd_; }
+  std::uint32_t max_payload() const noexcept { return kUdxMtuBase - kUdxIpv4Overhead; }
+  const UdxStreamCounters& counters() const noexcept { return counters_; }
+  asio::any_io_executor runtime_executor() { return runtime_.executor(); }
+
+ private:
+  friend class UdxSocket;
+
+  enum class LossState { open, recovery, loss };
+
+  struct SentPacket {
+    std::uint64_t offset = 0;  // of its first byte in the send buffer
+    std::uint32_t len = 0;
+    std::uint32_t seq = 0;
+    std::int64_t sent_us = 0;
+    bool end = false;
+    bool retransmitted = false;
+    bool sacked = false;
+    bool lost = false;  // waiting in retransmit_
+    bool in_flight = false;
+    std::uint8_t rto_count = 0;
+  };
+
+  struct OutOfOrder {
+    Bytes data;
+    bool end = false;
+  };
+
+  UdxStream(UdxSocket& socket, std::uint32_t id, Handlers handlers);
+
+  // From UdxSocket.
+  void on_datagram(ByteView datagram, const Ipv4Address& from);
+  void detach_socket() noexcept;
+
+  // Receiving. Each returns false if the stream was destroyed or closed inside a handler.
+  bool accept_data(std::uint32_t seq, ByteView payload, bool end);
+  bool deliver(ByteView payload);
+  void drop_out_of_order() noexcept;
+  bool process_ack(const udx::Packet& packet);
+  void on_packet_delivered(SentPacket& p, std::int64_t now_us);
+  void detect_losses(std::int64_t now_us, bool on_rto);
+  void mark_lost(SentPacket& p);
+  bool after_write_side_acked();
+
+  // Sending.
+  void schedule_flush();
+  void flush();
+  void send_new_packet(std::int64_t now_us, std::uint32_t len, bool end);
+  void resend(SentPacket& p, std::int64_t now_us);
+  void transmit(const SentPacket& p);
+  void send_state();
+  void send_heartbeat();
+  udx::Header header(std::uint8_t type, std::uint32_t seq) const;
+  std::size_t high_watermark() const noexcept;
+  std::uint32_t send_window_packets() const noexcept;
+
+  // Timers.
+  void arm_rto(std::uint32_t ms);
+  void on_rto();
+  void arm_tlp();
+  void on_tlp();
+  void on_zero_window_probe();
+  void arm_keepalive();
+
+  // Returns false if the stream no longer exists after calling fn.
+  template <class Fn>
+  bool call(Fn&& fn);
+  void close(std::error_code ec);
+  std::int64_t now_us() const;
+
+  UdxSocket* socket_;
+  Runtime& runtime_;
+  std::uint32_t id_;
+  Handlers handlers_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+
+  UdxStreamState state_ = UdxStreamState::unconnected;
+  std::uint32_t remote_id_ = 0;
+  Ipv4Address remote_;
+
+  // Send side.
+  UdxByteRing send_buf_;           // written, not yet acked
+  std::uint64_t next_offset_ = 0;  // first byte not yet packetised
+  bool end_queued_ = false;
+  bool end_sent_ = false;
+  bool write_ended_ = false;
+  bool flush_scheduled_ = false;
+  bool above_hwm_ = false;
+  std::uint32_t seq_ = 0;           // next seq to send (SND.NXT)
+  std::uint32_t remote_acked_ = 0;  // SND.UNA
+  std::deque<SentPacket> sent_;     // seq remote_acked_ + i
+  std::deque<std::uint32_t> retransmit_;
+  std::uint32_t inflight_ = 0;
+  std::uint32_t sacked_ = 0;
+  std::uint32_t send_rwnd_ = kUdxDefaultRwnd;
+  std::uint32_t wl1_ = 0, wl2_ = 0;
+  LossState loss_state_ = LossState::open;
+  std::uint32_t high_seq_ = 0;
+  UdxRtt rtt_;
+  UdxCongestion cc_;
+  std::int64_t min_rtt_us_ = -1;
+  std::int64_t rack_sent_us_ = -1;
+  std::uint32_t rack_seq_ = 0;
+  std::int64_t rack_rtt_us_ = 0;
+  bool reordering_seen_ = false;
+  std::uint32_t zwp_backoff_ms_ = 0;
+  bool tlp_outstanding_ = false;  // a probe was sent and no RTT sample has come since
+  Timer rto_timer_;
+  Timer rack_timer_;
+  Timer tlp_timer_;
+  Timer zwp_timer_;
+  Duration keepalive_{0};
+  Timer keepalive_timer_;
+
+  // Receive side.
+  std::uint32_t ack_ = 0;  // RCV.NXT
+  std::unordered_map<std::uint32_t, OutOfOrder> ooo_;
+  UdxSeqBitmap ooo_bits_;  // the keys of ooo_, for SACK generation
+  std::size_t ooo_bytes_ = 0;
+  bool remote_end_seen_ = false;  // END delivered in order
+  bool read_ended_ = false;       // on_end emitted
+  bool ack_owed_ = false;
+  bool paused_ = false;
+  UdxByteRing recv_buf_;  // in-order bytes held while paused
+
+  std::array<std::uint8_t, udx::kReceiveBufferSize> out_{};
+  UdxStreamCounters counters_;
+};
+
+}  // namespace hdht::core

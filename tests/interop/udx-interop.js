@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+'use strict'
+// C++ UDX streams (core/udx_stream) against udx-native 1.21.3 on 127.0.0.1, both directions.
+//   node udx-interop.js --peer PATH/udx_peer [--big]
+// The C++ peer (tests/interop/udx_peer.cpp) speaks JSON lines on stdin/stdout. Checks: bulk
+// transfer each way with SHA-256 compared on both ends (8 MiB; 64 MiB with --big), many small
+// writes, END from either side with half-close, DESTROY mid-transfer from either side, unordered
+// messages both ways, a C++ stream connected by its firewall hook on the first JS packet. Every wait is bounded. Prints one line per check, "N passed, N failed" last.
+const { spawn } = require('child_process')
+const readline = require('readline')
+const crypto = require('crypto')
+const UDX = require('udx-native')
+
+const HOST = '127.0.0.1'
+const WAIT_MS = 20000
+
+const argv = process.argv.slice(2)
+const peerBin = argv[argv.indexOf('--peer') + 1]
+const BIG = argv.includes('--big')
+const BULK = (BIG ? 64 : 8) * 1024 * 1024
+if (argv.indexOf('--peer') === -1 || !peerBin) {
+  console.error('usage: udx-interop.js --peer PATH [--big]')
+  process.exit(2)
+}
+
+let passed = 0
+let failed = 0
+function check (name, ok, detail) {
+  if (ok) passed++
+  else failed++
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail !== undefined ? ' ' + JSON.stringify(detail) : ''}`)
+}
+
+function withTimeout (p, ms, what) {
+  let t
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms) })
+  ])
+}
+
+class CppPeer {
+  constructor (bin) {
+    this.proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] })
+    this.events = []
+    this.waiters = []
+    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
+      let ev
+      try { ev = JSON.parse(line) } catch { return }
+      this.events.push(ev)
+      for (const w of this.waiters.slice()) w()
+    })
+    this.exited = new Promise((resolve) => this.proc.on('exit', resolve))
+  }
+
+  send (cmd) { this.proc.stdin.write(JSON.stringify(cmd) + '\n') }
+
+  wait (pred, what, ms = WAIT_MS) {
+    return withTimeout(new Promise((resolve) => {
+      const test = () => {
+        const i = this.events.findIndex(pred)
+        if (i === -1) return false
+        const [ev] = this.events.splice(i, 1)
+        this.waiters = this.waiters.filter((w) => w !== test)
+        resolve(ev)
+        return true
+      }
+      if (!test()) this.waiters.push(test)
+    }), ms, what)
+  }
+
+  async request (cmd) {
+    this.send(cmd)
+    const ev = await this.wait((e) => (e.event === 'ok' || e.event === 'error') && e.op === cmd.op && e.id === cmd.id, cmd.op)
+    if (ev.event !== 'ok') throw new Error(`${cmd.op}: ${ev.error}`)
+  }
+}
+
+// A JS stream with everything it sees recorded: bytes and their hash, end, close, messages.
+function watch (stream) {
+  const w = { hash: crypto.createHash('sha256'), bytes: 0, digest: null, error: null, messages: [] }
+  w.ended = new Promise((resolve) => stream.on('end', () => { w.digest = w.hash.digest('hex'); resolve() }))
+  w.closed = new Promise((resolve) => stream.on('close', resolve))
+  stream.on('data', (d) => { w.hash.update(d); w.bytes += d.length })
+  stream.on('error', (err) => { w.error = err })
+  stream.on('message', (m) => w.messages.push(Buffer.from(m)))
+  return w
+}
+
+let nextId = 100
+async function pair (udx, socket, cpp, cppPort) {
+  const jsId = nextId++
+  const cppId = nextId++
+  const js = udx.createStream(jsId)
+  const w = watch(js)
+  await cpp.request({ op: 'stream', id: cppId })
+  js.connect(socket, cppId, cppPort, HOST)
+  await cpp.request({ op: 'connect', id: cppId, remoteId: jsId, port: socket.address().port })
+  return { js, w, cppId }
+}
+
+async function writeAll (stream, total, chunk) {
+  const hash = crypto.createHash('sha256')
+  let sent = 0
+  while (sent < total) {
+    const n = Math.min(chunk, total - sent)
+    const buf = crypto.randomBytes(n)
+    hash.update(buf)
+    sent += n
+    if (!stream.write(buf)) await new Promise((resolve) => stream.once('drain', resolve))
+  }
+  return hash.digest('hex')
+}
+
+async function main () {
+  const cpp = new CppPeer(peerBin)
+  const ready = await cpp.wait((e) => e.event === 'ready', 'ready')
+  const udx = new UDX()
+  const socket = udx.createSocket()
+  socket.bind(0, HOST)
+  const bulkMs = BIG ? 240000 : 60000
+
+  try {
+    // 1. C++ -> JS bulk, C++ ends first; JS still writes after that (half close), then ends.
+    {
+      const { js, w, cppId } = await pair(udx, socket, cpp, ready.port)
+      const t0 = Date.now()
+      cpp.send({ op: 'send', id: cppId, bytes: BULK, seed: 7, chunk: 65536, end: true })
+      const sent = await cpp.wait((e) => e.event === 'sent' && e.id === cppId, 'cpp sent', bulkMs)
+      await withTimeout(w.ended, bulkMs, 'js end')
+      const secs = (Date.now() - t0) / 1000
+      check('C++ -> JS bulk: byte count', w.bytes === BULK, { got: w.bytes, want: BULK })
+      check('C++ -> JS bulk: SHA-256 equal on both ends', w.digest === sent.sha256, { js: w.digest, cpp: sent.sha256 })
+      console.log(`     ${(BULK / 1e6 / secs).toFixed(1)} MB/s C++ -> JS`)
+      const tail = Buffer.from('after the C++ END, JS still writes')
+      js.end(tail)
+      const end = await cpp.wait((e) => e.event === 'end' && e.id === cppId, 'cpp end')
+      check('half close: C++ reads JS data after its own END', end.sha256 === crypto.createHash('sha256').update(tail).digest('hex'))
+      const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+      await withTimeout(w.closed, WAIT_MS, 'js close')
+      console.log(`     C++ sender: ${close.retransmits} retransmits, ${close.rtos} RTOs`)
+      check('END/END: both close without error', close.error === '' && !w.error, { cpp: close.error, js: w.error && w.error.code })
+    }
+
+    // 2. JS -> C++ bulk, JS ends first.
+    {
+      const { js, w, cppId } = await pair(udx, socket, cpp, ready.port)
+      const t0 = Date.now()
+      const digest = await withTimeout(writeAll(js, BULK, 65536), bulkMs, 'js writes')
+      js.end()
+      const end = await cpp.wait((e) => e.event === 'end' && e.id === cppId, 'cpp end', bulkMs)
+      const secs = (Date.now() - t0) / 1000
+      check('JS -> C++ bulk: byte count', end.bytes === BULK, { got: end.bytes, want: BULK })
+      check('JS -> C++ bulk: SHA-256 equal on both ends', end.sha256 === digest, { cpp: end.sha256, js: digest })
+      console.log(`     ${(BULK / 1e6 / secs).toFixed(1)} MB/s JS -> C++ (JS sender: mtu ${js.mtu}, rtt ${js.rtt}, retransmits ${js.retransmits}, rtos ${js.rtoCount}, fast recoveries ${js.fastRecoveries})`)
+      cpp.send({ op: 'end', id: cppId })
+      await withTimeout(w.ended, WAIT_MS, 'js end')
+      const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+      await withTimeout(w.closed, WAIT_MS, 'js close')
+      console.log('     C++ receiver', JSON.stringify(close))
+      check('JS END first: both close without error', close.error === '' && !w.error && w.bytes === 0)
+    }
+
+    // 3. Many small writes both ways, and unordered messages both ways.
+    {
+      const { js, w, cppId } = await pair(udx, socket, cpp, ready.port)
+      const hash = crypto.createHash('sha256')
+      for (let i = 0; i < 3000; i++) {
+        const b = crypto.randomBytes(1 + (i % 50))
+        hash.update(b)
+        js.write(b)
+        if (i % 64 === 0) await new Promise((resolve) => setImmediate(resolve))
+      }
+      js.end()
+      const cppHash = crypto.createHash('sha256')
+      for (let i = 0; i < 300; i++) {
+        const b = crypto.randomBytes(1 + (i % 20))
+        cppHash.update(b)
+        cpp.send({ op: 'write', id: cppId, hex: b.toString('hex') })
+      }
+      const end = await cpp.wait((e) => e.event === 'end' && e.id === cppId, 'cpp end')
+      check('3000 small JS writes arrive intact', end.sha256 === hash.digest('hex'))
+      // Messages while the stream is half closed (both still connected).
+      const m1 = Buffer.from('message from js')
+      js.trySend(m1)
+      js.trySend(Buffer.alloc(0))
+      const got1 = await cpp.wait((e) => e.event === 'message' && e.id === cppId && e.hex === m1.toString('hex'), 'cpp message')
+      const got0 = await cpp.wait((e) => e.event === 'message' && e.id === cppId && e.hex === '', 'cpp empty message')
+      check('JS -> C++ unordered messages (one empty)', !!got1 && !!got0)
+      const m2 = crypto.randomBytes(1000)
+      cpp.send({ op: 'message', id: cppId, hex: m2.toString('hex') })
+      await withTimeout((async () => { while (!w.messages.some((m) => m.equals(m2))) await new Promise((resolve) => setTimeout(resolve, 5)) })(), WAIT_MS, 'js message')
+      check('C++ -> JS unordered message', w.messages.some((m) => m.equals(m2)))
+      cpp.send({ op: 'end', id: cppId })
+      await withTimeout(w.ended, WAIT_MS, 'js end')
+      check('300 small C++ writes arrive intact', w.digest === cppHash.digest('hex'))
+      const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+      await withTimeout(w.closed, WAIT_MS, 'js close')
+      check('small writes: clean close', close.error === '' && !w.error)
+    }
+
+    // 3b. A C++ stream connected by its firewall hook on the first JS packet (hyperdht's way).
+    {
+      const jsId = nextId++
+      const cppId = nextId++
+      const js = udx.createStream(jsId)
+      const w = watch(js)
+      await cpp.request({ op: 'stream', id: cppId, accept: jsId })
+      js.connect(socket, cppId, ready.port, HOST)
+      const digest = await withTimeout(writeAll(js, 256 * 1024, 4096), WAIT_MS, 'js writes')
+      js.end()
+      const fw = await cpp.wait((e) => e.event === 'firewall' && e.id === cppId, 'cpp firewall')
+      check('firewall hook connects the C++ stream to the JS source', fw.ok && fw.port === socket.address().port, fw)
+      const end = await cpp.wait((e) => e.event === 'end' && e.id === cppId, 'cpp end')
+      check('firewall-accepted stream: data intact', end.sha256 === digest && end.bytes === 256 * 1024)
+      cpp.send({ op: 'end', id: cppId })
+      await withTimeout(w.ended, WAIT_MS, 'js end')
+      const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+      await withTimeout(w.closed, WAIT_MS, 'js close')
+      check('firewall-accepted stream: clean close', close.error === '' && !w.error)
+    }
+
+    // 4. C++ DESTROY mid-transfer: JS sees ECONNRESET.
+    {
+      const { w, cppId } = await pair(udx, socket, cpp, ready.port)
+      cpp.send({ op: 'send', id: cppId, bytes: 64 * 1024 * 1024, seed: 3, chunk: 65536, end: true })
+      await withTimeout((async () => { while (w.bytes < 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 2)) })(), WAIT_MS, 'first MiB')
+      cpp.send({ op: 'destroy', id: cppId })
+      await withTimeout(w.closed, WAIT_MS, 'js close after destroy')
+      check('C++ DESTROY mid-transfer: JS gets ECONNRESET', !!w.error && w.error.code === 'ECONNRESET', w.error && w.error.code)
+      const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+      check('C++ DESTROY: C++ closes without error', close.error === '')
+    }
+
+    // 5. JS DESTROY mid-transfer: C++ sees ECONNRESET.
+    {
+      const { js, cppId } = await pair(udx, socket, cpp, ready.port)
+      const writing = writeAll(js, 64 * 1024 * 1024, 65536).catch(() => {})
+      await cpp.wait((e) => e.event === 'progress' && e.id === cppId, 'cpp progress')
+      js.destroy()
+      const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+      check('JS DESTROY mid-transfer: C++ gets ECONNRESET', close.error === 'ECONNRESET', close.error)
+      check('JS DESTROY: C++ had received part, not all', close.bytes > 0 && close.bytes < 64 * 1024 * 1024, close.bytes)
+      await withTimeout(Promise.race([writing, new Promise((resolve) => setTimeout(resolve, 100))]), WAIT_MS, 'writer')
+    }
+  } catch (err) {
+    check('scenario', false, String(err && err.stack ? err.stack : err))
+  }
+
+  cpp.send({ op: 'exit' })
+  cpp.proc.stdin.end()
+  await withTimeout(cpp.exited, 5000, 'peer exit').catch(() => { cpp.proc.kill('SIGKILL') })
+  await socket.close().catch(() => {})
+  console.log(`${passed} passed, ${failed} failed`)
+  process.exit(failed === 0 ? 0 : 1)
+}
+
+main().catch((err) => { console.error(err); console.log(`${passed} passed, ${failed + 1} failed`); process.exit(1) })

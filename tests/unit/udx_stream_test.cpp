@@ -1,0 +1,562 @@
+// UDX streams on the simulated network: transfers with and without impairment, END and DESTROY,
+// the RTO timeline and the estimator against the reference's numbers (spec
+// ../shared/spec/udx.md §2.6, §3.4), SACK-driven retransmission, flow control, demultiplexing.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/datagram_socket.hpp"
+#include "core/sim_network.hpp"
+#include "core/sim_runtime.hpp"
+#include "core/udx_rtt.hpp"
+#include "core/udx_seq_bitmap.hpp"
+#include "core/udx_socket.hpp"
+#include "core/udx_stream.hpp"
+#include "protocol/udx_packet.hpp"
+
+using namespace hdht;
+using namespace hdht::core;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr SimNetwork::Ip kIpA{10, 0, 0, 1};
+constexpr SimNetwork::Ip kIpB{10, 0, 0, 2};
+constexpr std::uint16_t kPort = 4000;
+
+Bytes pattern(std::size_t n, std::uint32_t seed) {
+  Bytes b(n);
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& v : b) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    v = static_cast<std::uint8_t>(x);
+  }
+  return b;
+}
+
+// One end: runtime, socket, its UDX multiplexer, one stream, and what it received.
+struct End {
+  End(SimNetwork& net, const SimNetwork::Ip& ip, std::uint32_t id) : rt(net, ip) {
+    auto s = rt.bind_udp({ip, kPort});
+    REQUIRE(s.has_value());
+    sock = std::move(*s);
+    udx = std::make_unique<UdxSocket>(rt, *sock);
+    udx->attach([this](ByteView d, const Ipv4Address&) { raw.emplace_back(d.begin(), d.end()); });
+    auto st = UdxStream::create(*udx, id);
+    REQUIRE(st.has_value());
+    stream = std::move(*st);
+    auto& h = stream->handlers();
+    h.on_data = [this](ByteView d) { received.insert(received.end(), d.begin(), d.end()); };
+    h.on_end = [this] { ended = true; };
+    h.on_close = [this](std::error_code ec) { closed = ec; };
+    h.on_message = [this](ByteView d) { messages.emplace_back(d.begin(), d.end()); };
+  }
+
+  // Writes `data` with back-pressure: as much as write() takes, the rest on each drain.
+  void send_all(const Bytes& data, bool end_after) {
+    to_send = &data;
+    end_when_done = end_after;
+    stream->handlers().on_drain = [this] { pump(); };
+    pump();
+  }
+  void pump() {
+    while (sent < to_send->size()) {
+      const std::size_t n = std::min<std::size_t>(64 * 1024, to_send->size() - sent);
+      auto r = stream->write(ByteView(to_send->data() + sent, n));
+      REQUIRE(r.has_value());
+      sent += n;
+      if (!*r) return;
+    }
+    if (end_when_done && !end_called) {
+      end_called = true;
+      REQUIRE(stream->end().has_value());
+    }
+  }
+
+  SimRuntime rt;
+  std::unique_ptr<DatagramSocket> sock;
+  std::unique_ptr<UdxSocket> udx;
+  std::unique_ptr<UdxStream> stream;
+  Bytes received;
+  std::vector<Bytes> raw;
+  std::vector<Bytes> messages;
+  bool ended = false;
+  std::optional<std::error_code> closed;
+  const Bytes* to_send = nullptr;
+  std::size_t sent = 0;
+  bool end_when_done = false;
+  bool end_called = false;
+};
+
+struct Pair {
+  explicit Pair(SimLink link = {}, std::uint64_t seed = 7) : net(seed, link) {
+    net.add_host(kIpA);
+    net.add_host(kIpB);
+    a = std::make_unique<End>(net, kIpA, 0x01020304);
+    b = std::make_unique<End>(net, kIpB, 0x0a0b0c0d);
+    REQUIRE(a->stream->connect(0x0a0b0c0d, {kIpB, kPort}).has_value());
+    REQUIRE(b->stream->connect(0x01020304, {kIpA, kPort}).has_value());
+  }
+  SimNetwork net;
+  std::unique_ptr<End> a, b;
+};
+
+double seconds(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+void transfer_both_ways(Pair& p, std::size_t size, Duration bound, const char* label) {
+  const Bytes ab = pattern(size, 1), ba = pattern(size / 2, 2);
+  // Each side ends its write side when done; both streams close cleanly after END/END.
+  p.a->send_all(ab, true);
+  p.b->send_all(ba, true);
+  const TimePoint start = p.net.now();
+  const bool done = p.net.run_until([&] { return p.a->closed && p.b->closed; }, bound);
+  CHECK(done);
+  CHECK(p.b->received.size() == ab.size());
+  CHECK(p.b->received == ab);
+  CHECK(p.a->received == ba);
+  CHECK(p.a->ended);
+  CHECK(p.b->ended);
+  REQUIRE(p.a->closed);
+  REQUIRE(p.b->closed);
+  CHECK_FALSE(*p.a->closed);
+  CHECK_FALSE(*p.b->closed);
+  const auto& c = p.a->stream->counters();
+  std::printf(
+      "[udx] %s: %zu + %zu bytes in %.2f s virtual; A sent %llu packets, %llu "
+      "retransmits, %llu RTOs, %llu recoveries, %llu SACK blocks; B saw %llu duplicates\n",
+      label, ab.size(), ba.size(), seconds(p.net.now() - start),
+      static_cast<unsigned long long>(c.packets_sent),
+      static_cast<unsigned long long>(c.retransmits),
+      static_cast<unsigned long long>(c.rto_expiries),
+      static_cast<unsigned long long>(c.fast_recoveries),
+      static_cast<unsigned long long>(c.sack_blocks_received),
+      static_cast<unsigned long long>(p.b->stream->counters().duplicates_received));
+}
+
+}  // namespace
+
+TEST_CASE("udx rtt: estimator and rto as libudx computes them", "[unit][udx]") {
+  UdxRtt r;
+  CHECK(r.rto() == 1000);
+  r.sample(2000);  // first: srtt = R, rttvar = R/2
+  CHECK(r.srtt() == 2000);
+  CHECK(r.rttvar() == 1000);
+  CHECK(r.rto() == 6000);
+  r.sample(3000);  // rttvar = (3*1000 + 1000)/4, srtt = (7*2000 + 3000)/8
+  CHECK(r.rttvar() == 1000);
+  CHECK(r.srtt() == 2125);
+  CHECK(r.rto() == 6125);
+
+  UdxRtt small;
+  small.sample(100);
+  CHECK(small.rto() == 1000);  // floor
+  small.sample(6000);          // > 5000 and > srtt + 5 rttvar: clamped to 350
+  CHECK(small.rttvar() == 100);
+  CHECK(small.srtt() == 131);
+
+  UdxRtt huge;
+  huge.sample(40000);  // the first sample is capped at 30 s, rto at 30 s
+  CHECK(huge.srtt() == 30000);
+  CHECK(huge.rto() == 30000);
+
+  UdxRtt zero;
+  zero.sample(0);  // srtt 0 means "no estimate": the next sample starts afresh
+  zero.sample(80);
+  CHECK(zero.srtt() == 80);
+  CHECK(zero.rttvar() == 40);
+}
+
+TEST_CASE("udx stream: clean transfer both ways, END/END close", "[unit][udx]") {
+  Pair p;
+  transfer_both_ways(p, 4 << 20, 120s, "clean 4 MiB");
+  CHECK(p.a->stream->counters().retransmits == 0);
+  CHECK(p.a->udx->stream_count() == 0);  // closed streams leave the registry
+}
+
+TEST_CASE("udx stream: transfer through loss, duplication, reordering and jitter", "[unit][udx]") {
+  SimLink link;
+  link.latency = 15ms;
+  link.jitter = 5ms;
+  link.loss = 0.05;
+  link.duplicate = 0.02;
+  link.reorder = 0.05;
+  link.reorder_delay = 8ms;
+  Pair p(link, 11);
+  transfer_both_ways(p, 2 << 20, 600s, "impaired 2 MiB");
+  CHECK(p.a->stream->counters().retransmits > 0);
+  CHECK(p.a->stream->counters().sack_blocks_received > 0);
+}
+
+TEST_CASE("udx stream: many small writes and unordered messages", "[unit][udx]") {
+  Pair p;
+  Bytes expect;
+  for (int i = 0; i < 2000; ++i) {
+    const Bytes chunk = pattern(1 + i % 37, static_cast<std::uint32_t>(i));
+    expect.insert(expect.end(), chunk.begin(), chunk.end());
+    REQUIRE(p.a->stream->write(chunk).has_value());
+    if (i % 100 == 0) p.net.run_for(1ms);
+  }
+  REQUIRE(p.a->stream->send_message(pattern(500, 9)).has_value());
+  REQUIRE(p.b->stream->send_message({}).has_value());
+  REQUIRE(p.a->stream->end().has_value());
+  CHECK(p.net.run_until([&] { return p.b->ended; }, 30s));
+  CHECK(p.b->received == expect);
+  REQUIRE(p.b->messages.size() == 1);
+  CHECK(p.b->messages[0] == pattern(500, 9));
+  REQUIRE(p.a->messages.size() == 1);
+  CHECK(p.a->messages[0].empty());
+  // Half close: B can still write after A's END.
+  CHECK_FALSE(p.a->closed);
+  REQUIRE(p.b->stream->write(pattern(3000, 5)).has_value());
+  REQUIRE(p.b->stream->end().has_value());
+  CHECK(p.net.run_until([&] { return p.a->closed && p.b->closed; }, 30s));
+  CHECK(p.a->received == pattern(3000, 5));
+  CHECK(p.a->stream->write(pattern(1, 1)).error() == std::errc::not_connected);
+}
+
+TEST_CASE("udx stream: DESTROY mid-transfer resets the peer", "[unit][udx]") {
+  Pair p;
+  const Bytes data = pattern(2 << 20, 3);
+  p.a->send_all(data, false);
+  CHECK(p.net.run_until([&] { return p.b->received.size() > 200000; }, 30s));
+  p.a->stream->destroy();
+  REQUIRE(p.a->closed);
+  CHECK_FALSE(*p.a->closed);
+  CHECK(p.net.run_until([&] { return p.b->closed.has_value(); }, 5s));
+  REQUIRE(p.b->closed);
+  CHECK(*p.b->closed == std::errc::connection_reset);
+  CHECK(p.b->received.size() < data.size());
+  // Late packets for the closed ids are raw traffic now, not UDX.
+  CHECK_FALSE(p.b->udx->has_stream(0x0a0b0c0d));
+}
+
+TEST_CASE("udx stream: RTO timeline against a silent peer ends in ETIMEDOUT at 13 s",
+          "[unit][udx]") {
+  Pair p;
+  // B's stream disappears: its packets become raw datagrams, which B records with their times.
+  p.b->stream.reset();
+  std::vector<double> at;
+  const TimePoint start = p.net.now();
+  p.b->udx->attach([&](ByteView d, const Ipv4Address&) {
+    if (udx::is_udx_packet(d)) at.push_back(seconds(p.net.now() - start));
+  });
+  p.net.run_for(1s);
+  at.clear();  // B's destructor sent a DESTROY; A's answer is not what we are timing
+  const TimePoint t0 = p.net.now();
+  p.a->closed.reset();
+  REQUIRE(p.a->stream->state() == UdxStreamState::closed);  // reset by B's DESTROY
+
+  // A fresh stream on A talking to the silent id.
+  auto s = UdxStream::create(*p.a->udx, 77);
+  REQUIRE(s.has_value());
+  std::optional<std::error_code> closed;
+  std::optional<double> closed_at;
+  (*s)->handlers().on_close = [&](std::error_code ec) {
+    closed = ec;
+    closed_at = seconds(p.net.now() - t0);
+  };
+  REQUIRE((*s)->connect(12345, {kIpB, kPort}).has_value());
+  REQUIRE((*s)->write(pattern(10, 1)).has_value());
+  CHECK(p.net.run_until([&] { return closed.has_value(); }, 60s));
+  REQUIRE(closed);
+  CHECK(*closed == std::errc::timed_out);
+  REQUIRE(closed_at);
+  CHECK(*closed_at == Approx(13.0).margin(0.01));
+  // Arrivals (10 ms one-way latency, relative to start = t0 - 1 s): sends at 0, 1, 3, ... 11 s.
+  const double off = seconds(t0 - start) + 0.010;
+  REQUIRE(at.size() == 7);
+  const double expect[] = {0, 1, 3, 5, 7, 9, 11};
+  for (std::size_t i = 0; i < at.size(); ++i)
+    CHECK(at[i] - off == Approx(expect[i]).margin(0.01));
+}
+
+TEST_CASE("udx stream: SACK blocks trigger RACK retransmission long before the RTO",
+          "[unit][udx]") {
+  SimNetwork net(3);
+  net.add_host(kIpA);
+  net.add_host(kIpB);
+  End a(net, kIpA, 1);
+  SimRuntime rb(net, kIpB);
+  auto sb = rb.bind_udp({kIpB, kPort});
+  REQUIRE(sb.has_value());
+  std::vector<std::pair<udx::Header, double>> got;
+  const TimePoint start = net.now();
+  (*sb)->set_receive_handler([&](ByteView d, const Ipv4Address&) {
+    auto pkt = udx::decode_packet(d);
+    REQUIRE(pkt.has_value());
+    got.emplace_back(pkt->header, seconds(net.now() - start));
+  });
+  REQUIRE(a.stream->connect(2, {kIpB, kPort}).has_value());
+  REQUIRE(a.stream->write(pattern(5 * a.stream->max_payload(), 4)).has_value());
+  net.run_for(50ms);
+  REQUIRE(got.size() == 5);
+  for (std::uint32_t i = 0; i < 5; ++i)
+    CHECK(got[i].first.seq == i);
+
+  // ack 1, SACK [2,3) [4,5), plus an invalid block beyond what A sent.
+  std::array<std::uint8_t, 64> buf{};
+  udx::Header h;
+  h.id = 1;
+  h.rwnd = kUdxDefaultRwnd;
+  h.seq = 0;
+  h.ack = 1;
+  const udx::SackBlock blocks[] = {{2, 3}, {4, 5}, {10, 20}};
+  const std::size_t n = udx::encode_state(buf, h, blocks);
+  got.clear();
+  const double sack_at = seconds(net.now() - start);
+  (*sb)->send({kIpA, kPort}, ByteView(buf.data(), n));
+  net.run_for(200ms);
+  std::vector<std::uint32_t> resent;
+  for (auto& [hdr, t] : got) {
+    resent.push_back(hdr.seq);
+    CHECK(t - sack_at < 0.1);  // RTO would be 1 s
+  }
+  CHECK(resent == std::vector<std::uint32_t>{1, 3});
+  const auto& c = a.stream->counters();
+  CHECK(c.sack_blocks_received == 3);
+  CHECK(c.invalid_sack_blocks == 1);
+  CHECK(c.fast_recoveries == 1);
+  CHECK(c.bytes_acked == a.stream->max_payload());
+  CHECK(a.stream->packets_in_flight() == 2);
+}
+
+TEST_CASE("udx stream: a paused reader closes the window and the sender waits", "[unit][udx]") {
+  Pair p;
+  p.b->stream->pause_reading();
+  const Bytes data = pattern(6 << 20, 8);
+  p.a->send_all(data, true);
+  p.net.run_for(20s);
+  CHECK(p.b->received.empty());
+  CHECK(p.a->stream->peer_rwnd() < p.a->stream->max_payload());
+  CHECK(p.a->sent < data.size());  // back-pressure reached the writer
+  CHECK(p.a->stream->counters().heartbeats_sent > 0);
+  const auto delivered_before = p.b->stream->counters().bytes_delivered;
+  CHECK(delivered_before == 0);
+  p.b->stream->resume_reading();
+  CHECK(p.net.run_until([&] { return p.b->ended; }, 120s));
+  CHECK(p.b->received == data);
+}
+
+TEST_CASE("udx socket: demultiplexing and the firewall hook", "[unit][udx]") {
+  SimNetwork net(5);
+  net.add_host(kIpA);
+  net.add_host(kIpB);
+  End a(net, kIpA, 1);
+  End b(net, kIpB, 2);
+  // Raw traffic: an RPC-looking datagram, a 1-byte probe, a UDX header for an unknown id.
+  const Bytes rpc{0x13, 0x00, 0x01};
+  const Bytes probe{0x00};
+  std::array<std::uint8_t, 20> unknown{};
+  udx::Header h;
+  h.id = 999;
+  REQUIRE(udx::encode_header(unknown, h) == 20);
+  a.sock->send({kIpB, kPort}, rpc);
+  a.sock->send({kIpB, kPort}, probe);
+  a.sock->send({kIpB, kPort}, unknown);
+  net.run_for(100ms);
+  CHECK(b.raw.size() == 3);
+
+  // B's stream is unconnected: the default firewall drops A's data silently (consumed).
+  REQUIRE(a.stream->connect(2, {kIpB, kPort}).has_value());
+  REQUIRE(a.stream->write(pattern(100, 1)).has_value());
+  net.run_for(100ms);
+  CHECK(b.received.empty());
+  CHECK(b.raw.size() == 3);
+  // A hook that connects on first packet (hyperdht's way): the retransmission gets through.
+  std::optional<Ipv4Address> seen;
+  b.stream->handlers().on_firewall = [&](const Ipv4Address& from) {
+    seen = from;
+    REQUIRE(b.stream->connect(1, from).has_value());
+    return false;
+  };
+  CHECK(net.run_until([&] { return b.received.size() == 100; }, 5s));
+  REQUIRE(seen);
+  CHECK(*seen == Ipv4Address{kIpA, kPort});
+  CHECK(b.received == pattern(100, 1));
+  // And the ack reached A.
+  CHECK(net.run_until([&] { return a.stream->packets_in_flight() == 0; }, 5s));
+}
+
+TEST_CASE("udx seq bitmap: finds runs across words and the wrap", "[unit][udx]") {
+  UdxSeqBitmap b;
+  const std::uint32_t base = 0xFFFFFFF0u;  // seq wraps inside the scanned range
+  for (std::uint32_t d : {3u, 4u, 5u, 70u, 71u, 200u})
+    b.set(base + d);
+  CHECK(b.find(base + 1, 1000, true) == 2);
+  CHECK(b.find(base + 3, 1000, false) == 3);
+  CHECK(b.find(base + 6, 1000, true) == 64);
+  CHECK(b.find(base + 72, 1000, true) == 128);
+  CHECK(b.find(base + 201, 1000, true) == 1000);
+  CHECK(b.find(base + 201, 10, true) == 10);
+  b.clear(base + 200);
+  CHECK_FALSE(b.test(base + 200));
+  CHECK(b.test(base + 70));
+}
+
+TEST_CASE("udx stream: receiver acks every packet and builds SACK blocks as libudx",
+          "[unit][udx]") {
+  // Vector `sack` of the spec: after 0, 2, 4, 5 the receiver sends ack 1, [2,3) [4,6).
+  SimNetwork net(9);
+  net.add_host(kIpA);
+  net.add_host(kIpB);
+  End b(net, kIpB, 2);
+  REQUIRE(b.stream->connect(1, {kIpA, kPort}).has_value());
+  SimRuntime ra(net, kIpA);
+  auto sa = ra.bind_udp({kIpA, kPort});
+  REQUIRE(sa.has_value());
+  std::vector<udx::Header> acks;
+  std::vector<std::vector<udx::SackBlock>> sacks;
+  (*sa)->set_receive_handler([&](ByteView d, const Ipv4Address&) {
+    auto pkt = udx::decode_packet(d);
+    REQUIRE(pkt.has_value());
+    acks.push_back(pkt->header);
+    std::vector<udx::SackBlock> v;
+    if (pkt->header.has(udx::kSack))
+      for (std::size_t i = 0; i < pkt->sacks.size(); ++i)
+        v.push_back(pkt->sacks[i]);
+    sacks.push_back(v);
+  });
+  std::array<std::uint8_t, 64> buf{};
+  auto send_data = [&](std::uint32_t seq) {
+    udx::Header h;
+    h.id = 2;
+    h.rwnd = kUdxDefaultRwnd;
+    h.seq = seq;
+    const std::uint8_t byte = static_cast<std::uint8_t>('a' + seq);
+    const std::size_t n = udx::encode_data(buf, h, true, false, ByteView(&byte, 1));
+    (*sa)->send({kIpB, kPort}, ByteView(buf.data(), n));
+    net.run_for(30ms);
+  };
+  for (std::uint32_t s : {0u, 2u, 4u, 5u})
+    send_data(s);
+  REQUIRE(acks.size() == 4);
+  CHECK(acks[0].ack == 1);
+  CHECK(acks[0].type == udx::kState);
+  CHECK(acks[3].ack == 1);
+  CHECK(acks[3].type == udx::kSack);
+  CHECK(acks[3].rwnd == kUdxDefaultRwnd);
+  CHECK(sacks[3] == std::vector<udx::SackBlock>{{2, 3}, {4, 6}});
+  send_data(2);  // a duplicate is acked too
+  CHECK(acks.size() == 5);
+  send_data(1);
+  send_data(3);
+  REQUIRE(acks.size() == 7);
+  CHECK(acks[6].ack == 6);
+  CHECK(acks[6].type == udx::kState);
+  CHECK(b.received == Bytes{'a', 'b', 'c', 'd', 'e', 'f'});
+  CHECK(b.stream->counters().duplicates_received == 1);
+}
+
+namespace {
+
+// Drops the first transmission of one DATA sequence number leaving the host.
+class DropSeqOnce final : public SimGateway {
+ public:
+  explicit DropSeqOnce(std::uint32_t seq) : seq_(seq) {}
+  bool outbound(SimPacket& p, TimePoint) override {
+    auto pkt = udx::decode_packet(p.data);
+    if (dropped_ || !pkt || !pkt->header.has(udx::kData) || pkt->header.seq != seq_) return true;
+    dropped_ = true;
+    return false;
+  }
+  bool inbound(SimPacket&, TimePoint) override { return true; }
+  bool dropped_ = false;
+
+ private:
+  std::uint32_t seq_;
+};
+
+}  // namespace
+
+TEST_CASE("udx stream: a lost tail packet is repaired by a tail loss probe, not the RTO",
+          "[unit][udx]") {
+  SimNetwork net(13);
+  auto gw = std::make_shared<DropSeqOnce>(4);
+  net.add_host(kIpA, {gw, std::nullopt});
+  net.add_host(kIpB);
+  End a(net, kIpA, 1);
+  End b(net, kIpB, 2);
+  REQUIRE(a.stream->connect(2, {kIpB, kPort}).has_value());
+  REQUIRE(b.stream->connect(1, {kIpA, kPort}).has_value());
+  // A first exchange gives A an RTT sample (20 ms), so the probe timeout is 2·srtt.
+  REQUIRE(a.stream->write(pattern(10, 1)).has_value());
+  REQUIRE(net.run_until([&] { return a.stream->packets_in_flight() == 0; }, 1s));
+  const Bytes data = pattern(4 * a.stream->max_payload(), 2);  // seqs 1..4, the last is dropped
+  REQUIRE(a.stream->write(data).has_value());
+  const TimePoint t0 = net.now();
+  CHECK(net.run_until([&] { return b.received.size() == 10 + data.size(); }, 5s));
+  CHECK(gw->dropped_);
+  CHECK(seconds(net.now() - t0) < 0.2);  // the RTO would have taken 1 s
+  CHECK(a.stream->counters().tail_loss_probes == 1);
+  CHECK(a.stream->counters().rto_expiries == 0);
+}
+
+TEST_CASE("udx stream: keepalive HEARTBEATs while idle, each answered", "[unit][udx]") {
+  Pair p;
+  p.a->stream->set_keepalive(200ms);
+  p.net.run_for(1050ms);
+  CHECK(p.a->stream->counters().heartbeats_sent == 5);
+  CHECK(p.b->stream->counters().acks_sent == 5);
+  // Data in flight suspends it; it resumes once everything is acked.
+  REQUIRE(p.a->stream->write(pattern(100, 1)).has_value());
+  p.net.run_for(1000ms);
+  CHECK(p.b->received.size() == 100);
+  CHECK(p.a->stream->counters().heartbeats_sent == 9);  // 1.25 s..1.85 s + restart after the ack
+  p.a->stream->set_keepalive(Duration::zero());
+  p.net.run_for(1000ms);
+  CHECK(p.a->stream->counters().heartbeats_sent == 9);
+}
+
+TEST_CASE("udx stream: data far ahead of the ack is dropped, not buffered", "[unit][udx]") {
+  SimNetwork net(17);
+  net.add_host(kIpA);
+  net.add_host(kIpB);
+  End b(net, kIpB, 2);
+  REQUIRE(b.stream->connect(1, {kIpA, kPort}).has_value());
+  SimRuntime ra(net, kIpA);
+  auto sa = ra.bind_udp({kIpA, kPort});
+  REQUIRE(sa.has_value());
+  std::vector<udx::Header> acks;
+  (*sa)->set_receive_handler([&](ByteView d, const Ipv4Address&) {
+    auto pkt = udx::decode_packet(d);
+    REQUIRE(pkt.has_value());
+    acks.push_back(pkt->header);
+  });
+  std::array<std::uint8_t, 64> buf{};
+  udx::Header h;
+  h.id = 2;
+  h.rwnd = kUdxDefaultRwnd;
+  h.seq = kUdxMaxReorder + 5;  // beyond the reorder bound
+  const std::uint8_t byte = 1;
+  std::size_t n = udx::encode_data(buf, h, true, false, ByteView(&byte, 1));
+  (*sa)->send({kIpB, kPort}, ByteView(buf.data(), n));
+  h.seq = 3;  // within it: buffered and SACKed
+  n = udx::encode_data(buf, h, true, false, ByteView(&byte, 1));
+  (*sa)->send({kIpB, kPort}, ByteView(buf.data(), n));
+  net.run_for(100ms);
+  CHECK(b.stream->counters().dropped_over_limit == 1);
+  REQUIRE(acks.size() == 2);  // both acked (ack 0), the second with the block [3,4)
+  CHECK(acks[1].ack == 0);
+  // (libudx's send_ack would omit it: it stops after as many missing seqs, 1 and 2, as it holds
+  // packets; we report every run, see UdxStream::send_state.)
+  CHECK(acks[1].type == udx::kSack);
+  h.seq = 1;
+  n = udx::encode_data(buf, h, true, false, ByteView(&byte, 1));
+  (*sa)->send({kIpB, kPort}, ByteView(buf.data(), n));
+  h.seq = 0;
+  n = udx::encode_data(buf, h, true, false, ByteView(&byte, 1));
+  (*sa)->send({kIpB, kPort}, ByteView(buf.data(), n));
+  net.run_for(100ms);
+  REQUIRE(acks.size() == 4);
+  CHECK(acks[2].type == udx::kSack);  // held 1 and 3: [1,2) [3,4)
+  CHECK(acks[3].ack == 2);
+  CHECK(acks[3].type == udx::kSack);
+}
