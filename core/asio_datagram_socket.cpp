@@ -299,12 +299,25 @@ class AsioDatagramSocket final : public DatagramSocket {
   Bytes deferred_bytes_;
 };
 
+// libudx's buffer sizes at bind (spec udx.md 6.2): a 212992-byte send buffer and the first
+// receive buffer of 1 MiB, 512, 256 or 208 KiB the OS accepts. Bulk UDX receivers need the
+// larger receive buffer: with the default one, bursts from a udx-native sender overflow it
+// before the reactor drains it. Best effort, as in libudx: a refusal leaves the OS default.
+void set_udx_buffer_sizes(int fd) {
+  const int sndbuf = 212992;
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  for (const int rcvbuf : {1 << 20, 512 << 10, 256 << 10, 208 << 10}) {
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0) break;
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DatagramSocket>> bind_asio_udp(const asio::any_io_executor& executor,
                                                       const Ipv4Address& local) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return last_errno();
+  set_udx_buffer_sizes(fd);
   const sockaddr_in sa = to_sockaddr(local);
   sockaddr_in bound{};
   socklen_t len = sizeof bound;
