@@ -4,10 +4,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace hdht::ctl {
 
@@ -35,6 +38,9 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+// immutable-*, mutable-*, announce, unannounce, announces, lookup, find-peer
+// (commands_records.cpp).
+const std::vector<Command>& record_commands();
 void print_command_help(const Command& c);
 
 // A command's arguments: --opt VALUE options, bare --flags, positionals.
@@ -46,5 +52,15 @@ struct Args {
 };
 Args parse_args(const std::vector<std::string>& args, const std::set<std::string>& with_value,
                 const std::set<std::string>& flags);
+
+// Sends one request and reports the outcome the documented way: the result as human text (or
+// one JSON line with --json), errors as one line on stderr with the matching exit code.
+// Notifications go to on_note (their params) in text mode, as JSON lines with --json.
+int invoke(const Global& g, const std::string& method, const nlohmann::json& params,
+           const std::function<std::string(const nlohmann::json&)>& human,
+           nlohmann::json* result_out = nullptr,
+           const std::function<void(const nlohmann::json&)>& on_note = {});
+// "hdhtctl COMMAND: message (see hdhtctl COMMAND --help)" on stderr; returns kUsage.
+int usage_error(const char* command, const std::string& message);
 
 }  // namespace hdht::ctl

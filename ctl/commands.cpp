@@ -6,14 +6,16 @@
 
 namespace hdht::ctl {
 
-namespace {
-
-// Sends one request and reports the outcome the documented way: the result as human text (or
-// one JSON line with --json), errors as one line on stderr with the matching exit code.
 int invoke(const Global& g, const std::string& method, const json& params,
-           const std::function<std::string(const json&)>& human, json* result_out = nullptr) {
+           const std::function<std::string(const json&)>& human, json* result_out,
+           const std::function<void(const json&)>& on_note) {
   const auto out = call(g.socket, method, params, g.timeout, [&](const json& note) {
-    std::cout << (g.json ? note.dump() : note.value("params", json()).dump()) << std::endl;
+    if (g.json)
+      std::cout << note.dump() << std::endl;
+    else if (on_note)
+      on_note(note.value("params", json::object()));
+    else
+      std::cout << note.value("params", json()).dump() << std::endl;
   });
   if (const auto* t = std::get_if<TransportError>(&out)) {
     std::cerr << "hdhtctl: " << t->message << "\n";
@@ -39,6 +41,8 @@ int usage_error(const char* command, const std::string& message) {
             << " --help)\n";
   return kUsage;
 }
+
+namespace {
 
 int cmd_status(const Global& g, const std::vector<std::string>& args) {
   const auto a = parse_args(args, {}, {});
@@ -160,7 +164,14 @@ const std::vector<Command>& commands() {
        "Example: hdhtctl call keys.import '{\"name\":\"backup\",\"seed\":\"<64 hex>\"}'",
        cmd_call},
   };
-  return table;
+  static const std::vector<Command> all = [] {
+    auto out = table;
+    // The record commands go before `call`, the catch-all, in the help listing.
+    const auto& more = record_commands();
+    out.insert(out.end() - 1, more.begin(), more.end());
+    return out;
+  }();
+  return all;
 }
 
 void print_command_help(const Command& c) {

@@ -21,7 +21,11 @@ void print_help() {
                "Commands:\n";
   for (const auto& c : commands()) {
     std::string left = std::string(c.name) + (*c.usage ? " " : "") + c.usage;
-    left.resize(std::max<std::size_t>(left.size() + 2, 36), ' ');
+    // A long usage gets its own line, so the summaries stay in one column.
+    if (left.size() > 34)
+      left += "\n" + std::string(38, ' ');
+    else
+      left.resize(36, ' ');
     std::cout << "  " << left << c.summary << "\n";
   }
   std::cout << "\nGlobal options:\n"

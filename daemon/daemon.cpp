@@ -8,6 +8,7 @@
 
 #include "core/asio_runtime.hpp"
 #include "core/timer.hpp"
+#include "daemon/announcer.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
@@ -16,6 +17,7 @@
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_http.hpp"
 #include "daemon/node_runner.hpp"
+#include "daemon/operations.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "daemon/table_snapshot.hpp"
 
@@ -67,20 +69,29 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
                       shutdown();
                     });
   HealthMonitor health(runtime, runner, kHealthInterval);
+  // Declared after the runner: record operations and announces must go before the nodes.
+  OperationRegistry ops(runtime);
+  Announcer announcer(
+      runtime, [&runner] { return runner.hyper(0); }, options.reannounce_interval);
   Dispatcher dispatcher;
   std::optional<ControlServer> control;
-  MethodContext mctx{runtime, options, runner, keys, health, dispatcher, started, {}};
+  MethodContext mctx{runtime,    options, runner, keys, health,
+                     dispatcher, started, {},     ops,  announcer};
   mctx.metrics_text = [&] {
     MetricsSources src;
     src.runner = &runner;
     src.health = &health;
     src.control = control ? &*control : nullptr;
     src.keys = keys.list().size();
+    src.standing_announces = announcer.size();
+    src.operations = ops.size();
     src.uptime_seconds = std::chrono::duration<double>(runtime.now() - started).count();
     return render_metrics(src);
   };
   add_node_methods(dispatcher, mctx);
   add_key_methods(dispatcher, mctx);
+  add_record_methods(dispatcher, mctx);
+  add_peer_methods(dispatcher, mctx);
 
   SystemdNotifier notifier(runtime);
   const auto refresh_status = [&] {
@@ -122,6 +133,8 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     health.stop();
     if (control) control->stop();
     if (metrics_http) metrics_http->stop();
+    announcer.stop();
+    ops.clear();
     snapshot_timer.cancel();
     runner.destroy();
     boost::system::error_code ignored;

@@ -1,6 +1,7 @@
 #include "daemon/dispatcher.hpp"
 
 #include "daemon/value_codec.hpp"
+#include "protocol/crypto.hpp"
 
 #include <exception>
 
@@ -161,6 +162,38 @@ std::optional<bool> ParamReader::boolean(const char* key) {
   if (!v->is_boolean())
     return fail(std::string("'") + key + "' must be true or false"), std::nullopt;
   return v->get<bool>();
+}
+
+std::optional<Bytes32> ParamReader::topic(const char* key, bool required) {
+  const json* v = find(key, required);
+  if (!v) return std::nullopt;
+  if (!v->is_string() || v->get_ref<const std::string&>().empty() ||
+      v->get_ref<const std::string&>().size() > 1024)
+    return fail(std::string("'") + key + "' must be a non-empty string (up to 1024 bytes)"),
+           std::nullopt;
+  const auto& s = v->get_ref<const std::string&>();
+  if (auto raw = fixed_from_hex<32>(s)) return raw;
+  return crypto::hash32(ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+}
+
+std::optional<std::vector<Ipv4Address>> ParamReader::addresses(const char* key, std::size_t max) {
+  const json* v = find(key, false);
+  if (!v) return std::nullopt;
+  if (!v->is_array() || v->size() > max)
+    return fail(std::string("'") + key + "' must be an array of at most " + std::to_string(max) +
+                " \"host:port\" strings"),
+           std::nullopt;
+  std::vector<Ipv4Address> out;
+  for (const auto& a : *v) {
+    std::optional<Ipv4Address> addr;
+    if (a.is_string()) addr = Ipv4Address::parse(a.get<std::string>());
+    if (!addr)
+      return fail(std::string("'") + key + "': " + a.dump() + " is not an IPv4 \"host:port\"",
+                  "BAD_ADDRESS"),
+             std::nullopt;
+    out.push_back(*addr);
+  }
+  return out;
 }
 
 }  // namespace hdht::daemon

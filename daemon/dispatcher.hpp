@@ -13,6 +13,7 @@
 
 #include "daemon/jsonrpc.hpp"
 #include "protocol/bytes.hpp"
+#include "protocol/ipv4.hpp"
 
 namespace hdht::daemon {
 
@@ -75,6 +76,11 @@ class ParamReader {
   std::optional<Bytes32> hex32(const char* key, bool required = false);
   std::optional<std::uint64_t> uint(const char* key, std::uint64_t max, bool required = false);
   std::optional<bool> boolean(const char* key);
+  // A topic: 64 hex characters are the 32 bytes themselves; any other non-empty string (up to
+  // 1 KiB) names the topic BLAKE2b-256(utf8 bytes), as DHT.hash(Buffer.from(s)) would.
+  std::optional<Bytes32> topic(const char* key, bool required = false);
+  // ["a.b.c.d:port", ...], at most `max` of them.
+  std::optional<std::vector<Ipv4Address>> addresses(const char* key, std::size_t max);
   // {"encoding": "utf8"|"hex"|"base64", "data": "..."} (daemon/value_codec.hpp).
   std::optional<Bytes> value(const char* key, bool required = false);
 

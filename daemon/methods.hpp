@@ -1,7 +1,8 @@
 // The control socket's methods, registered into a Dispatcher. Each group is one file:
 //   methods_node.cpp  status, health, nodes, metrics, methods
 //   methods_keys.cpp  keys.generate, keys.import, keys.list, keys.remove
-// The record/announce/connect groups of the hyperdht layer register here the same way.
+//   methods_records.cpp  immutable.put, immutable.get, mutable.put, mutable.get
+//   methods_peers.cpp  announce, unannounce, announces, lookup, find-peer
 // docs/control-socket.md documents every method.
 #pragma once
 
@@ -9,10 +10,12 @@
 #include <string>
 
 #include "core/runtime.hpp"
+#include "daemon/announcer.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
 #include "daemon/key_store.hpp"
 #include "daemon/node_runner.hpp"
+#include "daemon/operations.hpp"
 #include "daemon/options.hpp"
 
 namespace hdht::daemon {
@@ -27,9 +30,17 @@ struct MethodContext {
   const Dispatcher& dispatcher;
   core::TimePoint started;
   std::function<std::string()> metrics_text;
+  OperationRegistry& ops;  // record operations in flight, tied to their clients
+  Announcer& announcer;    // standing announces
 };
+
+// Node 0, the node the record methods run on; null (and `r` answered NOT_BOOTSTRAPPED) if it is
+// not running or has not bootstrapped yet.
+hyperdht::HyperDhtNode* serving_node(MethodContext& ctx, const Responder& r);
 
 void add_node_methods(Dispatcher& d, MethodContext& ctx);
 void add_key_methods(Dispatcher& d, MethodContext& ctx);
+void add_record_methods(Dispatcher& d, MethodContext& ctx);
+void add_peer_methods(Dispatcher& d, MethodContext& ctx);
 
 }  // namespace hdht::daemon

@@ -15,11 +15,18 @@ class Writer {
  public:
   // One # HELP / # TYPE header, then one sample per node.
   void family(const char* name, const char* type, const char* help,
-              const std::vector<std::unique_ptr<dht::DhtNode>>& nodes,
+              const std::vector<dht::DhtNode*>& nodes,
               const std::function<double(const dht::DhtNode&)>& value) {
     header(name, type, help);
     for (std::size_t i = 0; i < nodes.size(); ++i)
       out_ << name << "{node=\"" << i << "\"} " << number(value(*nodes[i])) << "\n";
+  }
+  // One sample per node from a precomputed list (values that need more than the DhtNode).
+  void family(const char* name, const char* type, const char* help,
+              const std::vector<double>& values) {
+    header(name, type, help);
+    for (std::size_t i = 0; i < values.size(); ++i)
+      out_ << name << "{node=\"" << i << "\"} " << number(values[i]) << "\n";
   }
   void single(const char* name, const char* type, const char* help, double value) {
     header(name, type, help);
@@ -117,10 +124,34 @@ std::string render_metrics(const MetricsSources& src) {
   w.family("udx_send_errors", "counter", "Datagrams the kernel refused", nodes,
            [](N n) { return socket_sum(n, &Counters::send_errors); });
 
+  // The record layer's storage; a node that never stored anything has none yet (0).
+  const auto storage_counts = [&](auto count) {
+    std::vector<double> out;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      auto* h = src.runner->hyper(i);
+      auto* st = h ? h->storage() : nullptr;
+      out.push_back(st ? static_cast<double>(count(*st)) : 0.0);
+    }
+    return out;
+  };
+  using S = hyperdht::RecordHandlers&;
+  w.family("dht_nr_records", "gauge", "Announce records stored for other peers",
+           storage_counts([](S s) { return s.records().size(); }));
+  w.family("dht_nr_topics", "gauge", "Topics with stored announce records",
+           storage_counts([](S s) { return s.records().topics(); }));
+  w.family("dht_nr_mutable_records", "gauge", "Mutable values stored for other peers",
+           storage_counts([](S s) { return s.mutables().size(); }));
+  w.family("dht_nr_immutable_records", "gauge", "Immutable values stored for other peers",
+           storage_counts([](S s) { return s.immutables().size(); }));
+
   w.single("hyperdhtd_healthy", "gauge", "1 if the health checks pass",
            src.health && src.health->healthy() ? 1 : 0);
   w.single("hyperdhtd_uptime_seconds", "gauge", "Seconds since start", src.uptime_seconds);
   w.single("hyperdhtd_keys", "gauge", "Key pairs in the key store", static_cast<double>(src.keys));
+  w.single("hyperdhtd_standing_announces", "gauge", "Topics re-announced while the daemon runs",
+           static_cast<double>(src.standing_announces));
+  w.single("hyperdhtd_record_operations", "gauge", "Record operations of control clients running",
+           static_cast<double>(src.operations));
   if (src.control) {
     const auto& s = src.control->stats();
     w.single("hyperdhtd_control_clients", "gauge", "Connected control clients",

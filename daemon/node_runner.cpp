@@ -88,8 +88,10 @@ Result<void> NodeRunner::start() {
 }
 
 Result<void> NodeRunner::start_node(std::size_t i) {
-  auto node = std::make_unique<dht::DhtNode>(runtime_, configs_[i]);
-  auto* n = node.get();
+  hyperdht::HyperDhtConfig hc;
+  hc.dht = configs_[i];
+  auto node = std::make_unique<hyperdht::HyperDhtNode>(runtime_, std::move(hc));
+  auto* n = &node->dht();
   auto& ev = n->events();
   ev.ready = [this, i] { on_ready(i); };
   ev.network_update = [this] {
@@ -104,7 +106,8 @@ Result<void> NodeRunner::start_node(std::size_t i) {
   ev.nat_update = [i](std::optional<Ipv4Address> nat) {
     spdlog::debug("node {} public address: {}", i, describe_address(nat));
   };
-  nodes_.push_back(std::move(node));
+  hyper_.push_back(std::move(node));
+  nodes_.push_back(n);
   if (auto r = n->start(); !r) return r;
   spdlog::debug("node {} bound to {}", i, describe_address(n->address()));
   return {};

@@ -1,4 +1,4 @@
-// The set of DhtNodes one hyperdhtd process runs, and what it logs about them. Nodes start one
+// The set of HyperDhtNodes one hyperdhtd process runs, and what it logs about them. Nodes start one
 // after another, each once the previous one is bootstrapped, as the reference CLI and testnet
 // do: a testnet's later nodes then find a populated network instead of racing each other.
 #pragma once
@@ -12,6 +12,7 @@
 
 #include "core/dht_config.hpp"
 #include "core/dht_node.hpp"
+#include "core/hyperdht_node.hpp"
 #include "core/runtime.hpp"
 #include "core/timer.hpp"
 #include "daemon/options.hpp"
@@ -39,9 +40,13 @@ class NodeRunner {
   void destroy();
 
   std::size_t size() const noexcept { return nodes_.size(); }
-  // The nodes started so far (nodes start one after another), in start order.
-  const std::vector<std::unique_ptr<dht::DhtNode>>& nodes() const noexcept { return nodes_; }
-  dht::DhtNode* node(std::size_t i) const { return i < nodes_.size() ? nodes_[i].get() : nullptr; }
+  // The nodes started so far (nodes start one after another), in start order: their dht-rpc
+  // layer, and the whole HyperDHT node (node 0 serves the control socket's record methods).
+  const std::vector<dht::DhtNode*>& nodes() const noexcept { return nodes_; }
+  dht::DhtNode* node(std::size_t i) const { return i < nodes_.size() ? nodes_[i] : nullptr; }
+  hyperdht::HyperDhtNode* hyper(std::size_t i) const {
+    return i < hyper_.size() && !destroyed_ ? hyper_[i].get() : nullptr;
+  }
   bool destroyed() const noexcept { return destroyed_; }
 
   struct Summary {
@@ -63,7 +68,8 @@ class NodeRunner {
 
   core::Runtime& runtime_;
   std::vector<dht::DhtConfig> configs_;
-  std::vector<std::unique_ptr<dht::DhtNode>> nodes_;
+  std::vector<std::unique_ptr<hyperdht::HyperDhtNode>> hyper_;
+  std::vector<dht::DhtNode*> nodes_;  // hyper_[i]->dht(), for readers of the dht-rpc layer
   std::chrono::seconds status_interval_;
   std::function<void(std::string)> on_fatal_;
   std::function<void()> on_change_;

@@ -43,7 +43,8 @@ po::options_description describe() {
     ("metrics", po::value<std::string>()->value_name("HOST:PORT"), "serve Prometheus metrics over HTTP on host:port (off by default; e.g. 127.0.0.1:9478)")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
     ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"), "text, or json (one object per line)")
-    ("status-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(60), "seconds between one-line status logs (0 = never)");
+    ("status-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(60), "seconds between one-line status logs (0 = never)")
+    ("reannounce-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "seconds between re-announces of the announces kept with announce --keep (1 or more)");
   // clang-format on
   return opts;
 }
@@ -110,6 +111,9 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     return fail("--log-level: unknown level '" + vm["log-level"].as<std::string>() + "'");
   o.log_level = level;
   o.status_interval = std::chrono::seconds(vm["status-interval"].as<unsigned>());
+  if (vm["reannounce-interval"].as<unsigned>() == 0)
+    return fail("--reannounce-interval must be 1 second or more");
+  o.reannounce_interval = std::chrono::seconds(vm["reannounce-interval"].as<unsigned>());
   o.config_file = config_file;
   const auto format = vm["log-format"].as<std::string>();
   if (format == "json")
