@@ -8,6 +8,9 @@
 // Keys are 32-byte hashes (the reference keys its maps by their hex). The weight of an entry is
 // its key plus record_weight(value) bytes.
 //
+// The stored mutable and immutable values use ValueCache (value_cache.hpp) instead: the same
+// semantics without a map node and a heap buffer per entry.
+//
 // Threading and lifetime: not thread-safe; runs on the Runtime's executor. Owns its timer.
 #pragma once
 

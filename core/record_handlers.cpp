@@ -1,6 +1,7 @@
 #include "core/record_handlers.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -193,7 +194,8 @@ void RecordHandlers::on_mutable_get(const dht::IncomingRequest& req) {
   const auto seq = decode_uint(*m.value);
   if (!seq) return;
 
-  const Bytes* stored = mutables_.get(*m.target);
+  // Views into the cache: used before any other call on it.
+  const std::optional<ByteView> stored = mutables_.view(*m.target);
   if (!stored) {
     req.reply(std::nullopt);
     return;
@@ -202,7 +204,7 @@ void RecordHandlers::on_mutable_get(const dht::IncomingRequest& req) {
   if (!local_seq || *local_seq < *seq) {
     req.reply(std::nullopt);
   } else {
-    req.reply(ByteView(*stored));
+    req.reply(*stored);
   }
 }
 
@@ -216,7 +218,7 @@ void RecordHandlers::on_mutable_put(const dht::IncomingRequest& req) {
   if (key != *m.target) return;
   if (!msg::verify_mutable(p->signature, p->seq, p->value, p->public_key)) return;
 
-  if (const Bytes* local = mutables_.get(key)) {
+  if (const std::optional<ByteView> local = mutables_.view(key)) {
     auto existing = msg::decode_mutable_get_response(*local);
     if (existing) {
       if (existing->seq == p->seq && p->value != existing->value) {
@@ -238,9 +240,8 @@ void RecordHandlers::on_mutable_put(const dht::IncomingRequest& req) {
 void RecordHandlers::on_immutable_get(const dht::IncomingRequest& req) {
   const auto& target = req.message().target;
   if (!target) return;
-  const Bytes* value = immutables_.get(*target);
-  if (value) {
-    req.reply(ByteView(*value));
+  if (const std::optional<ByteView> value = immutables_.view(*target)) {
+    req.reply(*value);
   } else {
     req.reply(std::nullopt);
   }

@@ -16,6 +16,7 @@
 #include "core/announce_store.hpp"
 #include "core/record_cache.hpp"
 #include "core/rpc_io.hpp"
+#include "core/value_cache.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
 
@@ -71,8 +72,8 @@ class RecordHandlers {
   AnnounceStore& records() noexcept { return records_; }
   RecordCache<std::uint64_t>& bumps() noexcept { return bumps_; }
   RecordCache<RefreshEntry>& refreshes() noexcept { return refreshes_; }
-  RecordCache<Bytes>& mutables() noexcept { return mutables_; }
-  RecordCache<Bytes>& immutables() noexcept { return immutables_; }
+  ValueCache& mutables() noexcept { return mutables_; }
+  ValueCache& immutables() noexcept { return immutables_; }
 
  private:
   void on_refresh(const Bytes32& refresh, const dht::IncomingRequest& req);
@@ -82,8 +83,9 @@ class RecordHandlers {
   AnnounceStore records_;
   RecordCache<std::uint64_t> bumps_;
   RecordCache<RefreshEntry> refreshes_;
-  RecordCache<Bytes> mutables_;    // encoded mutableGetResponse {seq, value, signature}
-  RecordCache<Bytes> immutables_;  // the values
+  // The values (a storing node holds many): compact arenas, see value_cache.hpp.
+  ValueCache mutables_;    // encoded mutableGetResponse {seq, value, signature}
+  ValueCache immutables_;  // the values
 };
 
 }  // namespace hdht::hyperdht

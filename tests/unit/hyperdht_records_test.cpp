@@ -300,7 +300,7 @@ TEST_CASE("immutable and mutable records on a simulated network", "[records]") {
   std::size_t holders7 = 0;
   for (auto& m : t.members) {
     if (!m->node->storage()) continue;
-    if (const Bytes* v = m->node->storage()->mutables().get(target)) {
+    if (const auto v = m->node->storage()->mutables().view(target)) {
       auto r = msg::decode_mutable_get_response(*v);
       if (r && r->seq == 7) ++holders7;
     }
