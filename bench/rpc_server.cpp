@@ -41,9 +41,7 @@ Ipv4Address synthetic_address(std::uint32_t i) {
 // exist, so they must not enter the recency list the ticks ping from. A full bucket simply
 // refuses (RoutingTable::add has no side effects; the node's full-bucket hook is not involved).
 std::size_t fill_table(dht::DhtNode& node, std::uint32_t count) {
-  // DhtNode exposes its table read-only; the table object itself is not const, so this is the
-  // bench's equivalent of the JS's public dht.table.
-  auto& table = const_cast<dht::RoutingTable&>(node.table());
+  auto& table = node.mutable_table();
   for (std::uint32_t i = 0; i < count; ++i) {
     dht::Node n;
     n.addr = synthetic_address(i);

@@ -85,6 +85,9 @@ class DhtNode final : public QueryHost {
   std::optional<Ipv4Address> remote_address() const;
   std::optional<Ipv4Address> address() const;  // local address of the socket in use
   const RoutingTable& table() const override { return *table_; }
+  // The reference's dht.table is public and writable; tools that seed a table directly
+  // (benchmarks) use this. It bypasses add_node(): no liveness ping, no recency list, no events.
+  RoutingTable& mutable_table() noexcept { return *table_; }
   const NodeList& nodes() const noexcept { return nodes_; }
   RpcIo& io() noexcept { return *io_; }
   const DhtStats& stats() const noexcept { return stats_; }
