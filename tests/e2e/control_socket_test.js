@@ -357,13 +357,15 @@ async function snapshotRejoin () {
     n = startDaemon(['--bootstrap', '127.0.0.1:9', ...nodeArgs])
     let size = 0
     let ms = 0
-    while (Date.now() - t0 < 5000) {
+    while (Date.now() - t0 < 8000) {
       const r = ctlJson(['nodes'], { socket: sock2 })
       if (r.status === 0 && r.json && r.json.size >= 5) { size = r.json.size; ms = Date.now() - t0; break }
       await sleep(50)
     }
-    // Typically ~70 ms from spawn; the bound leaves room for sanitizer builds on a busy machine.
-    check(`restart: the snapshot's nodes are in the table ${ms} ms after spawn (< 2 s, bootstrap node dead)`, size >= 5 && ms < 2000, { size, ms })
+    // Typically ~70 ms from spawn (plain build). The bound is loose because it includes process
+    // start-up and every hdhtctl spawn, which an ASan build on a busy 2-core machine stretched to
+    // 2.2 s once; with the bootstrap node dead, only the snapshot can fill the table at all.
+    check(`restart: the snapshot's nodes are in the table ${ms} ms after spawn (< 4 s, bootstrap node dead)`, size >= 5 && ms < 4000, { size, ms })
     // --max-clients 2: two idle clients hold the slots, a third is told so and disconnected.
     const idle = []
     for (let i = 0; i < 2; i++) {
