@@ -16,6 +16,7 @@ const http = require('http')
 const crypto = require('crypto')
 const readline = require('readline')
 const DHT = require(path.join(__dirname, '../interop/node_modules/hyperdht'))
+const { withTimeout, sleep } = require('../interop/lib/peer')
 
 const args = process.argv.slice(2)
 const arg = (name) => { const i = args.indexOf(name); return i === -1 ? null : args[i + 1] }
@@ -32,15 +33,6 @@ function check (name, ok, detail) {
     console.log(`FAIL ${name}${detail !== undefined ? ': ' + JSON.stringify(detail).slice(0, 600) : ''}`)
   }
 }
-
-function withTimeout (p, ms, what) {
-  let t
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms) })
-  ])
-}
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'hdht-ctl-'))
 const SOCK = path.join(TMP, 'hyperdhtd.sock')

@@ -10,6 +10,7 @@ const path = require('path')
 const readline = require('readline')
 const crypto = require('crypto')
 const DHT = require(path.join(__dirname, '../interop/node_modules/dht-rpc'))
+const { withTimeout } = require('../interop/lib/peer')
 
 const args = process.argv.slice(2)
 const i = args.indexOf('--daemon')
@@ -26,14 +27,6 @@ function check (name, ok, detail) {
     failed++
     console.log(`FAIL ${name}${detail !== undefined ? ': ' + JSON.stringify(detail) : ''}`)
   }
-}
-
-function withTimeout (p, ms, what) {
-  let t
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms) })
-  ])
 }
 
 function runSync (argv) {

@@ -15,12 +15,11 @@
 //   dns-bootstrap          bootstrap entries given by hostname (localhost), plain and suggested-IP forms
 // Every wait is bounded and each scenario has a global timeout. Prints "ok/FAIL <scenario>"
 // lines and "N passed, N failed" last; exit code 1 on any failure.
-const { spawn } = require('child_process')
-const readline = require('readline')
 const crypto = require('crypto')
 const DHT = require('dht-rpc')
 const peerId = require('dht-rpc/lib/peer').id
 const { DOWN_HINT } = require('dht-rpc/lib/commands')
+const { CppPeer, withTimeout, sleep, until } = require('./lib/peer')
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 15000
@@ -35,74 +34,13 @@ if (!PEER) { console.error('usage: dht-interop.js --peer PATH/dht_peer [--only N
 let passed = 0
 let failed = 0
 
-function withTimeout (p, ms, what) {
-  let t
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms) })
-  ])
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-// Polls pred() until it returns a truthy value or ms pass; returns the last value.
-async function until (pred, ms, every = 200) {
-  const end = Date.now() + ms
-  let v = await pred()
-  while (!v && Date.now() < end) {
-    await sleep(every)
-    v = await pred()
-  }
-  return v
-}
-
-class CppPeer {
-  constructor (bin) {
-    this.proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] })
-    this.events = []
-    this.waiters = []
-    this.seq = 0
-    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
-      let ev
-      try { ev = JSON.parse(line) } catch { return }
-      if (ev.event === 'bad-command') console.log('dht_peer rejected a command: ' + line)
-      this.events.push(ev)
-      for (const w of this.waiters.slice()) w()
-    })
-    this.exited = new Promise((resolve) => this.proc.on('exit', resolve))
-  }
-
-  wait (pred, what, ms = WAIT_MS) {
-    let test
-    return withTimeout(new Promise((resolve) => {
-      test = () => {
-        const i = this.events.findIndex(pred)
-        if (i === -1) return false
-        const [ev] = this.events.splice(i, 1)
-        this.waiters = this.waiters.filter((w) => w !== test)
-        resolve(ev)
-        return true
-      }
-      if (!test()) this.waiters.push(test)
-    }), ms, what).catch((err) => {
-      this.waiters = this.waiters.filter((w) => w !== test)
-      throw err
-    })
-  }
-
-  send (cmd) { this.proc.stdin.write(JSON.stringify(cmd) + '\n') }
-
-  call (cmd, answer, what, ms) {
-    const seq = ++this.seq
-    this.send({ ...cmd, seq })
-    return this.wait((e) => e.seq === seq && (e.event === answer || e.event === 'bad-command'), what, ms)
-  }
+// dht_peer's commands on top of the shared JSON-lines peer (lib/peer.js).
+class DhtPeer extends CppPeer {
+  constructor (bin) { super(bin, { waitMs: WAIT_MS, name: 'dht_peer' }) }
 
   // Starts n nodes one after another (as the JS testnet does) and waits for all to be ready.
   async start (n, opts, ms) {
-    const ev = await this.call({ op: 'start', nodes: n, ...opts }, 'started', `start ${n} C++ nodes`, ms)
-    if (ev.event !== 'started') throw new Error('start rejected: ' + JSON.stringify(ev))
-    return ev.nodes
+    return (await this.call({ op: 'start', nodes: n, ...opts }, 'started', `start ${n} C++ nodes`, ms)).nodes
   }
 
   async status () { return (await this.call({ op: 'status' }, 'status', 'status')).nodes }
@@ -111,13 +49,6 @@ class CppPeer {
     const ev = await this.call({ op: 'find_node', node, target: target.toString('hex') }, 'find_node', `C++ find_node from ${node}`)
     if (ev.error) throw new Error(`C++ find_node failed: ${ev.error}`)
     return ev.closest
-  }
-
-  async close () {
-    try { this.send({ op: 'quit' }); this.proc.stdin.end() } catch {}
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000)
-    await this.exited
-    clearTimeout(t)
   }
 }
 
@@ -175,7 +106,7 @@ const shared = { js: null, cpp: null }
 
 async function sharedTestnet () {
   if (!shared.js) shared.js = await jsTestnet(20)
-  if (!shared.cpp) shared.cpp = new CppPeer(PEER)
+  if (!shared.cpp) shared.cpp = new DhtPeer(PEER)
   return shared
 }
 
@@ -207,7 +138,7 @@ async function cppJoinsJsTestnet () {
 }
 
 async function jsJoinsCppBootstrapper () {
-  const cpp = new CppPeer(PEER)
+  const cpp = new DhtPeer(PEER)
   const js = []
   try {
     let port = 0
@@ -409,7 +340,7 @@ async function goneAndRestarted () {
 // C++ node's; each receiver then checks the gone node and drops it, as the reference does.
 async function cppDownHints () {
   const js = []
-  const cpp = new CppPeer(PEER)
+  const cpp = new DhtPeer(PEER)
   const seen = []
   try {
     const opts = { ephemeral: false, firewalled: false, host: HOST, sendDownHints: false }
@@ -463,7 +394,7 @@ async function dnsBootstrap () {
   const port = js.bootstrap[0].port
   const out = []
   for (const entry of [`localhost:${port}`, `127.0.0.1@localhost:${port}`]) {
-    const cpp = new CppPeer(PEER)
+    const cpp = new DhtPeer(PEER)
     try {
       await cpp.start(1, { bootstrap: entry, ephemeral: true }, WAIT_MS)
       const [st] = await cpp.status()

@@ -21,12 +21,10 @@
 //   unsolicited: {"event":"ready"|"persistent"|"ephemeral"|"nat-update","node":i,...}
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -36,19 +34,17 @@
 #include "core/asio_runtime.hpp"
 #include "core/dht_node.hpp"
 #include "protocol/node_id.hpp"
+#include "tests/interop/json_lines.hpp"
 
 using namespace hdht;
 using namespace hdht::dht;
 using json = nlohmann::json;
+using interop::bad_command;
+using interop::emit;
 
 namespace {
 
 constexpr std::uint64_t kEchoCommand = 99;
-
-void emit(const json& j) {
-  std::cout << j.dump() << "\n";
-  std::cout.flush();
-}
 
 json hex_or_null(const std::optional<Bytes32>& b) {
   return b ? json(to_hex(*b)) : json(nullptr);
@@ -57,11 +53,6 @@ json hex_or_null(const std::optional<Bytes32>& b) {
 json addr_json(const std::optional<Ipv4Address>& a) {
   if (!a) return nullptr;
   return {{"host", a->host_string()}, {"port", a->port}};
-}
-
-// A malformed command is a bug in the test script: say so loudly on stdout, where it waits.
-void bad(const json& cmd, const std::string& why) {
-  emit({{"event", "bad-command"}, {"seq", cmd.value("seq", json(nullptr))}, {"why", why}});
 }
 
 std::optional<DhtConfig> config_from(const json& cmd, std::string& why) {
@@ -114,10 +105,10 @@ class Driver {
     if (op == "start") return start(cmd, seq), true;
     if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
     const auto i = cmd.value("node", std::size_t{0});
-    if (i >= slots_.size() || !slots_[i].node) return bad(cmd, "no such node"), true;
+    if (i >= slots_.size() || !slots_[i].node) return bad_command(cmd, "no such node"), true;
     if (op == "find_node") {
       auto target = fixed_from_hex<32>(cmd.value("target", std::string()));
-      if (!target) return bad(cmd, "target"), true;
+      if (!target) return bad_command(cmd, "target"), true;
       find_node(i, *target, seq);
     } else if (op == "destroy") {
       slots_[i].node->destroy();
@@ -125,7 +116,7 @@ class Driver {
     } else if (op == "restart") {
       restart(i, seq);
     } else {
-      bad(cmd, "unknown op");
+      bad_command(cmd, "unknown op");
     }
     return true;
   }
@@ -147,7 +138,7 @@ class Driver {
   void start(const json& cmd, const json& seq) {
     std::string why;
     auto config = config_from(cmd, why);
-    if (!config) return bad(cmd, why);
+    if (!config) return bad_command(cmd, why);
     auto batch = std::make_shared<Batch>();
     batch->seq = seq;
     batch->sequential = cmd.value("sequential", true);
@@ -282,34 +273,9 @@ int main() {
   boost::asio::io_context ctx;
   core::AsioRuntime runtime(ctx.get_executor());
   Driver driver(runtime);
-  bool done = false;
-
-  // stdin is read on its own thread and handed to the executor line by line; the nodes are only
-  // touched on the executor.
-  auto work = boost::asio::make_work_guard(ctx);
-  std::thread reader([&] {
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      boost::asio::post(ctx, [&, line] {
-        if (done) return;
-        json cmd = json::parse(line, nullptr, false);
-        if (cmd.is_discarded()) return bad(json::object(), "not json");
-        if (!driver.handle(cmd)) {
-          done = true;
-          ctx.stop();
-        }
-      });
-    }
-    boost::asio::post(ctx, [&] {
-      if (!done) {
-        done = true;
+  interop::run_json_lines(
+      ctx, [&](const json& cmd) { return driver.handle(cmd); },
+      [&] {
         driver.handle({{"op", "quit"}});
-        ctx.stop();
-      }
-    });
-  });
-  ctx.run();
-  // After a quit the reader may still block on stdin: leave without joining or unwinding it.
-  std::cout.flush();
-  std::_Exit(0);
+      });
 }

@@ -24,12 +24,10 @@
 //   {"op":"quit"}
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -39,17 +37,15 @@
 #include "core/asio_runtime.hpp"
 #include "core/hyperdht_node.hpp"
 #include "protocol/crypto.hpp"
+#include "tests/interop/json_lines.hpp"
 
 using namespace hdht;
 using namespace hdht::hyperdht;
 using json = nlohmann::json;
+using interop::bad_command;
+using interop::emit;
 
 namespace {
-
-void emit(const json& j) {
-  std::cout << j.dump() << "\n";
-  std::cout.flush();
-}
 
 json hex_or_null(const std::optional<Bytes32>& b) {
   return b ? json(to_hex(*b)) : json(nullptr);
@@ -78,10 +74,6 @@ json error_json(std::error_code ec) {
   return ec ? json(ec.message()) : json(nullptr);
 }
 
-void bad(const json& cmd, const std::string& why) {
-  emit({{"event", "bad-command"}, {"seq", cmd.value("seq", json(nullptr))}, {"why", why}});
-}
-
 std::optional<Bytes32> hex32(const json& cmd, const char* key) {
   return fixed_from_hex<32>(cmd.value(key, std::string()));
 }
@@ -102,13 +94,13 @@ class Driver {
     if (op == "start") return start(cmd, seq), true;
     if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
     const auto i = cmd.value("node", std::size_t{0});
-    if (i >= nodes_.size()) return bad(cmd, "no such node"), true;
+    if (i >= nodes_.size()) return bad_command(cmd, "no such node"), true;
     HyperDhtNode& n = *nodes_[i];
     if (op == "stored") {
       stored(n, cmd, seq);
     } else if (op == "immutable_put") {
       auto v = from_hex(cmd.value("value", std::string()));
-      if (!v) return bad(cmd, "value"), true;
+      if (!v) return bad_command(cmd, "value"), true;
       const auto key = next_++;
       ops_[key] = n.immutable_put(*v, [this, key, seq](Result<ImmutablePutResult> r) {
         json ev = {{"event", "immutable_put"}, {"seq", seq}};
@@ -118,7 +110,7 @@ class Driver {
       });
     } else if (op == "immutable_get") {
       auto h = hex32(cmd, "hash");
-      if (!h) return bad(cmd, "hash"), true;
+      if (!h) return bad_command(cmd, "hash"), true;
       const auto key = next_++;
       ops_[key] = n.immutable_get(*h, [this, key, seq](auto r) {
         json ev = {{"event", "immutable_get"}, {"seq", seq}};
@@ -131,7 +123,7 @@ class Driver {
     } else if (op == "mutable_put") {
       auto s = hex32(cmd, "seed");
       auto v = from_hex(cmd.value("value", std::string()));
-      if (!s || !v) return bad(cmd, "seed/value"), true;
+      if (!s || !v) return bad_command(cmd, "seed/value"), true;
       MutablePutOptions o;
       o.seq = cmd.value("mseq", std::uint64_t{0});
       const auto key = next_++;
@@ -149,7 +141,7 @@ class Driver {
                                 });
     } else if (op == "mutable_get") {
       auto pk = hex32(cmd, "publicKey");
-      if (!pk) return bad(cmd, "publicKey"), true;
+      if (!pk) return bad_command(cmd, "publicKey"), true;
       MutableGetOptions o;
       o.seq = cmd.value("mseq", std::uint64_t{0});
       o.latest = cmd.value("latest", true);
@@ -170,7 +162,7 @@ class Driver {
       lookup_like(n, op, cmd, seq);
     } else if (op == "find_peer") {
       auto pk = hex32(cmd, "publicKey");
-      if (!pk) return bad(cmd, "publicKey"), true;
+      if (!pk) return bad_command(cmd, "publicKey"), true;
       const auto key = next_++;
       auto s = n.find_peer(*pk);
       FindPeerStream* raw = s.get();
@@ -187,7 +179,7 @@ class Driver {
       ops_[key] = std::move(s);
       raw->start();
     } else {
-      bad(cmd, "unknown op");
+      bad_command(cmd, "unknown op");
     }
     return true;
   }
@@ -201,19 +193,19 @@ class Driver {
 
   void lookup_like(HyperDhtNode& n, const std::string& op, const json& cmd, const json& seq) {
     auto topic = hex32(cmd, "topic");
-    if (!topic) return bad(cmd, "topic");
+    if (!topic) return bad_command(cmd, "topic");
     std::unique_ptr<LookupStream> s;
     if (op == "lookup") {
       s = n.lookup(*topic);
     } else {
       auto seed = hex32(cmd, "seed");
-      if (!seed) return bad(cmd, "seed");
+      if (!seed) return bad_command(cmd, "seed");
       const auto kp = HyperDhtNode::key_pair(*seed);
       if (op == "announce") {
         std::vector<Ipv4Address> relays;
         for (const auto& r : cmd.value("relays", json::array())) {
           auto h = Ipv4Address::parse_host(r.value("host", std::string()));
-          if (!h) return bad(cmd, "relay");
+          if (!h) return bad_command(cmd, "relay");
           relays.push_back({*h, r.value<std::uint16_t>("port", 0)});
         }
         AnnounceOptions o;
@@ -245,7 +237,7 @@ class Driver {
 
   void stored(HyperDhtNode& n, const json& cmd, const json& seq) {
     auto key = hex32(cmd, "key");
-    if (!key) return bad(cmd, "key");
+    if (!key) return bad_command(cmd, "key");
     const std::string kind = cmd.value("kind", "");
     json ev = {{"event", "stored"}, {"seq", seq}, {"present", false}, {"value", nullptr}};
     RecordHandlers* s = n.storage();
@@ -259,7 +251,7 @@ class Driver {
       if (const Bytes* v = s->mutables().get(*key)) ev["present"] = true, ev["value"] = to_hex(*v);
     } else if (s && kind == "record") {
       auto pk = hex32(cmd, "publicKey");
-      if (!pk) return bad(cmd, "publicKey");
+      if (!pk) return bad_command(cmd, "publicKey");
       for (const Bytes& r : s->records().get(*key, 0)) {
         if (r.size() >= 32 && std::equal(pk->begin(), pk->end(), r.begin()))
           ev["present"] = true, ev["value"] = to_hex(r);
@@ -272,11 +264,11 @@ class Driver {
     HyperDhtConfig c;
     if (auto b = cmd.value("bootstrap", json(nullptr)); b.is_string()) {
       auto list = dht::BootstrapEntry::parse_list(b.get<std::string>());
-      if (!list) return bad(cmd, "bootstrap");
+      if (!list) return bad_command(cmd, "bootstrap");
       c.dht.bootstrap = std::move(*list);
     }
     auto host = Ipv4Address::parse_host(cmd.value("host", std::string("127.0.0.1")));
-    if (!host) return bad(cmd, "host");
+    if (!host) return bad_command(cmd, "host");
     c.dht.io.bind_host = {*host, 0};
     if (auto e = cmd.value("ephemeral", json(nullptr)); e.is_boolean())
       c.dht.ephemeral = e.get<bool>();
@@ -348,32 +340,9 @@ int main() {
   boost::asio::io_context ctx;
   core::AsioRuntime runtime(ctx.get_executor());
   Driver driver(runtime);
-  bool done = false;
-
-  // stdin is read on its own thread and handed to the executor line by line.
-  auto work = boost::asio::make_work_guard(ctx);
-  std::thread reader([&] {
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      boost::asio::post(ctx, [&, line] {
-        if (done) return;
-        json cmd = json::parse(line, nullptr, false);
-        if (cmd.is_discarded()) return bad(json::object(), "not json");
-        if (!driver.handle(cmd)) {
-          done = true;
-          ctx.stop();
-        }
-      });
-    }
-    boost::asio::post(ctx, [&] {
-      if (!done) {
-        done = true;
+  interop::run_json_lines(
+      ctx, [&](const json& cmd) { return driver.handle(cmd); },
+      [&] {
         driver.handle({{"op", "quit"}});
-        ctx.stop();
-      }
-    });
-  });
-  ctx.run();
-  std::cout.flush();
-  std::_Exit(0);
+      });
 }

@@ -28,10 +28,12 @@
 #include "core/rpc_io.hpp"
 #include "protocol/node_id.hpp"
 #include "protocol/rpc_message.hpp"
+#include "tests/interop/json_lines.hpp"
 
 using namespace hdht;
 using namespace hdht::dht;
 using json = nlohmann::json;
+using interop::emit;
 
 namespace {
 
@@ -52,11 +54,6 @@ std::optional<Bytes32> opt32(const json& j) {
 std::optional<Bytes> opt_bytes(const json& j) {
   if (!j.is_string()) return std::nullopt;
   return from_hex(j.get<std::string>());
-}
-
-void emit(const json& j) {
-  std::cout << j.dump() << "\n";
-  std::cout.flush();
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ const { Rng } = require('./lib/rng')
 const { diff } = require('./lib/canon')
 const { CodecTool } = require('./lib/tool')
 const { udxPacket } = require('./kinds/udx')
+const { sleep } = require('./lib/peer')
 
 const HOST = '127.0.0.1'
 // A hang guard, not a performance bar: the ASan-built codec tool needs ~15 s for the ~7,000
@@ -32,7 +33,6 @@ function args () {
   return a
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 function withTimeout (p, ms, what) {
   let t
   return Promise.race([p, new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error('timeout: ' + what)), ms) })]).finally(() => clearTimeout(t))

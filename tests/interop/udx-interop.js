@@ -6,10 +6,9 @@
 // transfer each way with SHA-256 compared on both ends (8 MiB; 64 MiB with --big), many small
 // writes, END from either side with half-close, DESTROY mid-transfer from either side, unordered
 // messages both ways, a C++ stream connected by its firewall hook on the first JS packet. Every wait is bounded. Prints one line per check, "N passed, N failed" last.
-const { spawn } = require('child_process')
-const readline = require('readline')
 const crypto = require('crypto')
 const UDX = require('udx-native')
+const { CppPeer, withTimeout } = require('./lib/peer')
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 20000
@@ -31,43 +30,9 @@ function check (name, ok, detail) {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail !== undefined ? ' ' + JSON.stringify(detail) : ''}`)
 }
 
-function withTimeout (p, ms, what) {
-  let t
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms) })
-  ])
-}
-
-class CppPeer {
-  constructor (bin) {
-    this.proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] })
-    this.events = []
-    this.waiters = []
-    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
-      let ev
-      try { ev = JSON.parse(line) } catch { return }
-      this.events.push(ev)
-      for (const w of this.waiters.slice()) w()
-    })
-    this.exited = new Promise((resolve) => this.proc.on('exit', resolve))
-  }
-
-  send (cmd) { this.proc.stdin.write(JSON.stringify(cmd) + '\n') }
-
-  wait (pred, what, ms = WAIT_MS) {
-    return withTimeout(new Promise((resolve) => {
-      const test = () => {
-        const i = this.events.findIndex(pred)
-        if (i === -1) return false
-        const [ev] = this.events.splice(i, 1)
-        this.waiters = this.waiters.filter((w) => w !== test)
-        resolve(ev)
-        return true
-      }
-      if (!test()) this.waiters.push(test)
-    }), ms, what)
-  }
+// udx_peer's request/answer on top of the shared JSON-lines peer (lib/peer.js).
+class UdxPeer extends CppPeer {
+  constructor (bin) { super(bin, { waitMs: WAIT_MS, name: 'udx_peer' }) }
 
   async request (cmd) {
     this.send(cmd)
@@ -113,7 +78,7 @@ async function writeAll (stream, total, chunk) {
 }
 
 async function main () {
-  const cpp = new CppPeer(peerBin)
+  const cpp = new UdxPeer(peerBin)
   const ready = await cpp.wait((e) => e.event === 'ready', 'ready')
   const udx = new UDX()
   const socket = udx.createSocket()

@@ -34,17 +34,14 @@
 #include "core/datagram_socket.hpp"
 #include "core/udx_socket.hpp"
 #include "core/udx_stream.hpp"
+#include "tests/interop/json_lines.hpp"
 
 using namespace hdht;
 using namespace hdht::core;
 using json = nlohmann::json;
+using interop::emit;
 
 namespace {
-
-void emit(const json& j) {
-  std::cout << j.dump() << "\n";
-  std::cout.flush();
-}
 
 std::string hex_of(const unsigned char* p, std::size_t n) {
   return to_hex(ByteView(p, n));
