@@ -448,6 +448,12 @@ DhtNode::DhtNode(Runtime& runtime, DhtConfig config)
   h.on_request = [this](const IncomingRequest& r) { impl_->on_request(r); };
   h.on_response = [this](const Reply& r, bool external) { impl_->on_response(r, external); };
   h.on_timeout = [this](const RequestSpec& s) { impl_->on_timeout(s); };
+  h.on_other = [this](DatagramSocket& socket, ByteView data, const Ipv4Address& from) {
+    // Cheap for the common raw case: no UdxSocket is made until a stream exists.
+    if (udx_table_.ever_used() && udx_socket(socket).handle(data, from)) return true;
+    if (raw_handler_) raw_handler_(socket, data, from);
+    return true;
+  };
   io_ = std::make_unique<RpcIo>(runtime_, config_.io, std::move(h));
   io_->set_table(table_.get());
   firewalled_ = io_->firewalled();
@@ -467,7 +473,20 @@ DhtNode::DhtNode(Runtime& runtime, DhtConfig config)
 
 DhtNode::~DhtNode() {
   impl_.reset();
+  udx_sockets_.clear();  // detaches streams still open; they send nothing more
   io_.reset();
+}
+
+core::UdxSocket& DhtNode::udx_socket(DatagramSocket& socket) {
+  for (auto& u : udx_sockets_)
+    if (&u->socket() == &socket) return *u;
+  return *udx_sockets_.emplace_back(
+      std::make_unique<core::UdxSocket>(runtime_, socket, &udx_table_));
+}
+
+core::UdxSocket* DhtNode::udx_socket() {
+  DatagramSocket* s = io_->socket();
+  return s == nullptr ? nullptr : &udx_socket(*s);
 }
 
 void DhtNode::set_request_handler(std::function<bool(const IncomingRequest&)> handler) {

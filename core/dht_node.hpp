@@ -25,6 +25,8 @@
 #include "core/rpc_io.hpp"
 #include "core/runtime.hpp"
 #include "core/timer.hpp"
+#include "core/udx_socket.hpp"
+#include "core/udx_stream_table.hpp"
 
 namespace hdht::dht {
 
@@ -109,6 +111,20 @@ class DhtNode final : public QueryHost {
                              RequestCallbacks cb);
   void refresh();
   void add_node(const Ipv4Address& addr);
+
+  // --- the UDX instance on the node's sockets (the reference's dht.udx) ---
+  // One socket carries dht-rpc, UDX streams and holepunch probes (spec udx.md §6.1): a datagram
+  // that is not dht-rpc goes to the live stream its UDX header names, on whichever of the node's
+  // sockets it arrived, and otherwise to the raw handler.
+  core::UdxStreamTable& udx_streams() noexcept { return udx_table_; }
+  // The UdxSocket over `socket` (one of io()'s sockets, current or retired), made on first use.
+  core::UdxSocket& udx_socket(DatagramSocket& socket);
+  // Over the socket requests go out on now; null while unbound.
+  core::UdxSocket* udx_socket();
+  // Non-dht-rpc datagrams that no stream took (1-byte holepunch probes, unknown stream ids).
+  void set_raw_handler(std::function<void(DatagramSocket&, ByteView, const Ipv4Address&)> handler) {
+    raw_handler_ = std::move(handler);
+  }
   // Newest first, at most limit (0 = all).
   std::vector<Ipv4Address> to_array(std::size_t limit = 0) const;
 
@@ -131,6 +147,11 @@ class DhtNode final : public QueryHost {
   DhtConfig config_;
   DhtEvents events_;
   std::unique_ptr<RpcIo> io_;
+  core::UdxStreamTable udx_table_;  // before the sockets that share it
+  // Few: two per bind (server, client); suspend/resume binds new ones and the RpcIo keeps the
+  // old ones allocated, so these stay valid as long as io_.
+  std::vector<std::unique_ptr<core::UdxSocket>> udx_sockets_;
+  std::function<void(DatagramSocket&, ByteView, const Ipv4Address&)> raw_handler_;
   std::unique_ptr<RoutingTable> table_;
   NodeList nodes_;
   NatSampler nat_;

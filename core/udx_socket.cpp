@@ -1,19 +1,29 @@
 #include "core/udx_socket.hpp"
 
-#include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "core/udx_stream.hpp"
 #include "protocol/udx_packet.hpp"
 
 namespace hdht::core {
 
-UdxSocket::UdxSocket(Runtime& runtime, DatagramSocket& socket)
-    : runtime_(runtime), socket_(socket) {}
+UdxSocket::UdxSocket(Runtime& runtime, DatagramSocket& socket, UdxStreamTable* table)
+    : runtime_(runtime),
+      socket_(socket),
+      own_table_(table == nullptr ? std::make_unique<UdxStreamTable>() : nullptr),
+      table_(table == nullptr ? own_table_.get() : table) {}
 
 UdxSocket::~UdxSocket() {
-  auto streams = std::move(streams_);
-  for (auto& [id, stream] : streams)
-    stream->detach_socket();
+  std::vector<std::pair<std::uint32_t, UdxStream*>> mine;
+  table_->for_each([&](std::uint32_t id, UdxStream* s) {
+    if (s->socket_ == this) mine.emplace_back(id, s);
+  });
+  // A detached stream no longer reaches its socket, so it leaves the shared table here.
+  for (auto [id, s] : mine) {
+    table_->remove(id);
+    s->detach_socket();
+  }
 }
 
 void UdxSocket::attach(RawHandler raw) {
@@ -23,20 +33,20 @@ void UdxSocket::attach(RawHandler raw) {
 }
 
 bool UdxSocket::handle(ByteView datagram, const Ipv4Address& from) {
-  if (streams_.empty() || !udx::is_udx_packet(datagram)) {
+  if (!table_->ever_used() || !udx::is_udx_packet(datagram)) {
     ++counters_.raw_datagrams;
     return false;
   }
   const std::uint32_t id = std::uint32_t{datagram[4]} | std::uint32_t{datagram[5]} << 8 |
                            std::uint32_t{datagram[6]} << 16 | std::uint32_t{datagram[7]} << 24;
-  const auto it = streams_.find(id);
-  if (it == streams_.end()) {
+  UdxStream* stream = table_->find(id);
+  if (stream == nullptr) {
     ++counters_.raw_datagrams;
     return false;
   }
   ++counters_.udx_datagrams;
   // The stream may close and its owner destroy it inside; nothing here touches it afterwards.
-  it->second->on_datagram(datagram, from);
+  stream->on_datagram(datagram, from);
   return true;
 }
 
@@ -45,11 +55,15 @@ void UdxSocket::send_raw(const Ipv4Address& to, ByteView data, SendOptions optio
 }
 
 bool UdxSocket::add_stream(std::uint32_t id, UdxStream* stream) {
-  return streams_.emplace(id, stream).second;
+  if (!table_->add(id, stream)) return false;
+  table_->mark_used();
+  ++own_streams_;
+  return true;
 }
 
 void UdxSocket::remove_stream(std::uint32_t id) noexcept {
-  streams_.erase(id);
+  table_->remove(id);
+  --own_streams_;
 }
 
 }  // namespace hdht::core

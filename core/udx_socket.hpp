@@ -1,18 +1,22 @@
 // The UDX side of one UDP socket: the registry of local stream ids and the demultiplexer that
 // decides, per datagram, whether it belongs to a UDX stream or is raw traffic (dht-rpc, holepunch
 // probes) — exactly libudx's rule (spec ../shared/spec/udx.md §1.6): at least 20 bytes, magic
-// 0xFF, version 1, and a live stream with the header's id; anything else is raw.
+// 0xFF, version 1, and a live stream with the header's id in the UDX instance; anything else is
+// raw.
 //
-// The socket is not owned: a UdxSocket sits on the RpcIo's socket through Handlers::on_other
-// (call handle() and return its result), or on a socket of its own through attach().
+// The socket is not owned: a UdxSocket sits on the RpcIo's socket through its other-datagram
+// handler (call handle() and return its result), or on a socket of its own through attach().
+// Sockets that share a UdxStreamTable form one UDX instance: ids are unique across them and a
+// stream's packets are taken on whichever of them they arrive.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
+#include <memory>
 
 #include "core/datagram_socket.hpp"
 #include "core/runtime.hpp"
+#include "core/udx_stream_table.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
 
@@ -26,12 +30,14 @@ struct UdxSocketCounters {
 };
 
 // Not thread-safe (the runtime's executor). Must outlive its streams' use of it: destroying it
-// detaches the remaining streams, which then send nothing.
+// detaches the streams connected through it, which then send nothing.
 class UdxSocket {
  public:
   using RawHandler = std::function<void(ByteView data, const Ipv4Address& from)>;
 
-  UdxSocket(Runtime& runtime, DatagramSocket& socket);
+  // `table` (shared with the instance's other sockets) must outlive the socket; without one the
+  // socket is an instance of its own.
+  UdxSocket(Runtime& runtime, DatagramSocket& socket, UdxStreamTable* table = nullptr);
   ~UdxSocket();
   UdxSocket(const UdxSocket&) = delete;
   UdxSocket& operator=(const UdxSocket&) = delete;
@@ -46,21 +52,26 @@ class UdxSocket {
   // A plain UDP datagram (socket-level message; no UDX header).
   void send_raw(const Ipv4Address& to, ByteView data, SendOptions options = {});
 
-  bool has_stream(std::uint32_t id) const { return streams_.contains(id); }
-  std::size_t stream_count() const noexcept { return streams_.size(); }
+  // Across the whole instance.
+  bool has_stream(std::uint32_t id) const { return table_->contains(id); }
+  // Streams created on this socket and still registered.
+  std::size_t stream_count() const noexcept { return own_streams_; }
+  UdxStreamTable& table() noexcept { return *table_; }
   Runtime& runtime() noexcept { return runtime_; }
   DatagramSocket& socket() noexcept { return socket_; }
   const UdxSocketCounters& counters() const noexcept { return counters_; }
 
  private:
   friend class UdxStream;
-  // Ids are unique per socket; false if taken.
+  // Ids are unique per instance; false if taken.
   bool add_stream(std::uint32_t id, UdxStream* stream);
   void remove_stream(std::uint32_t id) noexcept;
 
   Runtime& runtime_;
   DatagramSocket& socket_;
-  std::unordered_map<std::uint32_t, UdxStream*> streams_;
+  std::unique_ptr<UdxStreamTable> own_table_;
+  UdxStreamTable* table_;
+  std::size_t own_streams_ = 0;
   UdxSocketCounters counters_;
 };
 

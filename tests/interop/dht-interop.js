@@ -13,6 +13,8 @@
 //   gone-and-restarted     a C++ node goes away (JS lookups drop it) and comes back with its id
 //   cpp-down-hints         a C++ query sends DOWN_HINTs for a gone node to the JS nodes that listed it
 //   dns-bootstrap          bootstrap entries given by hostname (localhost), plain and suggested-IP forms
+//   udx-shared-socket      UDX streams between a C++ and a JS node on their own DHT sockets, both
+//                          ways, while both keep answering RPC on the same ports
 // Every wait is bounded and each scenario has a global timeout. Prints "ok/FAIL <scenario>"
 // lines and "N passed, N failed" last; exit code 1 on any failure.
 const crypto = require('crypto')
@@ -414,8 +416,73 @@ const SCENARIOS = [
   ['tokens', tokens, 30000],
   ['gone-and-restarted', goneAndRestarted, 60000],
   ['cpp-down-hints', cppDownHints, 60000],
-  ['dns-bootstrap', dnsBootstrap, 60000]
+  ['dns-bootstrap', dnsBootstrap, 60000],
+  ['udx-shared-socket', udxSharedSocket, 60000]
 ]
+
+// One UDX stream between a C++ node's DHT socket and a JS node's DHT socket (dht.udx on
+// dht.socket, as hyperdht connects direct peers), each way, with RPC traffic on the same ports.
+async function udxSharedSocket () {
+  const { js, cpp } = await sharedTestnet()
+  const persistent = async () => (await cpp.status()).filter((s) => !s.destroyed && s.id && !s.firewalled)
+  if ((await persistent()).length === 0) { // run alone (--only): join one
+    await cpp.start(1, { bootstrap: `${HOST}:${js.bootstrap[0].port}`, ephemeral: false, firewalled: false }, WAIT_MS)
+  }
+  const [st] = await persistent()
+  expect(st, 'no persistent C++ node')
+  const node = js.nodes[3]
+  const jsPort = node.address().port
+  const cppAddr = { host: HOST, port: st.serverPort }
+  const SIZE = 2 * 1024 * 1024
+  const results = []
+
+  for (const cppSends of [false, true]) {
+    const jsId = crypto.randomBytes(4).readUInt32LE(0)
+    const stream = node.udx.createStream(jsId)
+    const rx = crypto.createHash('sha256')
+    const tx = crypto.createHash('sha256')
+    let received = 0
+    const closed = new Promise((resolve) => stream.on('close', resolve))
+    stream.on('error', () => {})
+    stream.on('data', (d) => {
+      received += d.length
+      rx.update(d)
+      if (cppSends) { tx.update(d); stream.write(d) }
+    })
+    stream.on('end', () => { if (cppSends) stream.end() })
+    const ev = await cpp.call({ op: 'udx', node: st.node, remoteId: jsId, port: jsPort, send: cppSends ? SIZE : 0 }, 'udx', 'C++ udx stream')
+    expect(ev.port === st.serverPort, 'C++ stream is not on the node\'s DHT socket', { stream: ev.port, dht: st.serverPort })
+    stream.connect(node.socket, ev.id, ev.port, HOST)
+    if (!cppSends) {
+      const data = crypto.randomBytes(SIZE)
+      tx.update(data)
+      for (let off = 0; off < SIZE; off += 65536) stream.write(data.subarray(off, off + 65536))
+      stream.end()
+    }
+    // RPC both ways on the same sockets while the stream runs.
+    const pings = await withTimeout(Promise.all([0, 1, 2].map(() => node.ping(cppAddr))), WAIT_MS, 'JS pings the C++ node during the transfer')
+    expect(pings.length === 3, 'pings')
+    const closest = await cpp.findNode(st.node, node.id)
+    expect(closest.some((c) => c.port === jsPort), 'C++ find_node during the transfer did not reach the JS node', closest.length)
+    const done = await cpp.wait((e) => e.event === 'udx-closed' && e.id === ev.id, 'C++ stream closed', 30000)
+    await withTimeout(closed, 10000, 'JS stream closed')
+    const txHex = tx.digest('hex')
+    const rxHex = rx.digest('hex')
+    expect(done.error === '', 'C++ stream closed with an error', done.error)
+    if (cppSends) {
+      expect(received === SIZE && rxHex === done.sentSha256, 'JS received other bytes than C++ sent', { received, rxHex, sent: done.sentSha256 })
+      expect(done.received === SIZE && done.receivedSha256 === txHex, 'C++ got another echo back', done)
+    } else {
+      expect(done.received === SIZE && done.receivedSha256 === txHex, 'C++ received other bytes than JS sent', done)
+      expect(received === SIZE && rxHex === txHex, 'JS got another echo back', { received })
+    }
+    results.push(`${cppSends ? 'C++ -> JS' : 'JS -> C++'} 2 MiB echoed intact`)
+  }
+  // Both nodes still route: a JS lookup through the C++ node's port completes.
+  const after = await jsFindNode(js.nodes[5], crypto.randomBytes(32))
+  expect(after.length > 0, 'JS lookup after the transfers found nothing')
+  return results.join(', ') + '; pings and FIND_NODE answered on the same sockets meanwhile'
+}
 
 async function main () {
   for (const [name, fn, ms] of SCENARIOS) {

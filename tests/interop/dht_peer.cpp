@@ -16,9 +16,17 @@
 //   {"op":"destroy","node":i}  -> {"event":"destroyed","node":i}
 //   {"op":"restart","node":i}  -> a new node with the same config on the same server port
 //                                 (so the same persistent id), then {"event":"restarted",...}
+//   {"op":"udx","node":i,"remoteId":R,"port":P,"send":B}
+//        a UDX stream on node i's own DHT socket (the one its RPC uses), connected to stream R at
+//        127.0.0.1:P: with send 0 it echoes what it reads and ends after the peer's END; with
+//        send B it writes B pseudo-random bytes and ends.
+//        -> {"event":"udx","id":N,"port":P} at once, then {"event":"udx-closed","id":N,
+//           "error":"",...,"received":n,"receivedSha256":hex,"sentSha256":hex} when it closes
 //   {"op":"quit"}
 //   user command 99 from anyone: echoed with reply(value), which carries a round token
 //   unsolicited: {"event":"ready"|"persistent"|"ephemeral"|"nat-update","node":i,...}
+#include <sodium.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -33,6 +41,7 @@
 
 #include "core/asio_runtime.hpp"
 #include "core/dht_node.hpp"
+#include "core/udx_stream.hpp"
 #include "protocol/node_id.hpp"
 #include "tests/interop/json_lines.hpp"
 
@@ -98,6 +107,7 @@ class Driver {
     const std::string op = cmd.value("op", "");
     const json seq = cmd.value("seq", json(nullptr));
     if (op == "quit") {
+      udx_.clear();
       for (auto& s : slots_)
         if (s.node) s.node->destroy();
       return false;
@@ -115,6 +125,8 @@ class Driver {
       emit({{"event", "destroyed"}, {"seq", seq}, {"node", i}});
     } else if (op == "restart") {
       restart(i, seq);
+    } else if (op == "udx") {
+      udx(i, cmd, seq);
     } else {
       bad_command(cmd, "unknown op");
     }
@@ -231,6 +243,94 @@ class Driver {
     raw->start();
   }
 
+  // One UDX stream on a node's DHT socket, hashing both directions.
+  struct UdxPipe {
+    std::unique_ptr<core::UdxStream> stream;
+    crypto_hash_sha256_state rx{}, tx{};
+    std::uint64_t received = 0, to_send = 0, sent = 0;
+    std::uint32_t rng = 1;
+    bool echo = false;
+  };
+
+  static std::string finish(crypto_hash_sha256_state& st) {
+    Bytes32 out;
+    crypto_hash_sha256_final(&st, out.data());
+    return to_hex(out);
+  }
+
+  // Writes the next pseudo-random chunks until back-pressure or done, then ENDs.
+  static void pump(UdxPipe& p) {
+    std::uint8_t buf[16384];
+    while (p.sent < p.to_send) {
+      const auto n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(sizeof buf, p.to_send - p.sent));
+      for (std::size_t k = 0; k < n; ++k) {
+        p.rng ^= p.rng << 13;
+        p.rng ^= p.rng >> 17;
+        p.rng ^= p.rng << 5;
+        buf[k] = static_cast<std::uint8_t>(p.rng);
+      }
+      crypto_hash_sha256_update(&p.tx, buf, n);
+      p.sent += n;
+      auto r = p.stream->write(ByteView(buf, n));
+      if (!r) return;
+      if (!*r && p.sent < p.to_send) return;  // on_drain resumes
+    }
+    (void)p.stream->end();
+  }
+
+  void udx(std::size_t i, const json& cmd, const json& seq) {
+    DhtNode& node = *slots_[i].node;
+    core::UdxSocket* socket = node.udx_socket();
+    if (socket == nullptr) return bad_command(cmd, "node not bound");
+    const auto id = node.udx_streams().random_free_id(runtime_);
+    auto made = core::UdxStream::create(*socket, id);
+    if (!made) return bad_command(cmd, made.error().message());
+    auto pipe = std::make_shared<UdxPipe>();
+    pipe->stream = std::move(*made);
+    pipe->to_send = cmd.value("send", std::uint64_t{0});
+    pipe->echo = pipe->to_send == 0;
+    crypto_hash_sha256_init(&pipe->rx);
+    crypto_hash_sha256_init(&pipe->tx);
+    UdxPipe* p = pipe.get();
+    auto& h = p->stream->handlers();
+    h.on_data = [p](ByteView d) {
+      p->received += d.size();
+      crypto_hash_sha256_update(&p->rx, d.data(), d.size());
+      if (p->echo) {
+        crypto_hash_sha256_update(&p->tx, d.data(), d.size());
+        (void)p->stream->write(d);
+      }
+    };
+    h.on_end = [p] {
+      if (p->echo) (void)p->stream->end();
+    };
+    h.on_drain = [p] {
+      if (!p->echo) pump(*p);
+    };
+    h.on_close = [this, id, p](std::error_code ec) {
+      emit({{"event", "udx-closed"},
+            {"id", id},
+            {"error", ec ? ec.message() : ""},
+            {"received", p->received},
+            {"receivedSha256", finish(p->rx)},
+            {"sentSha256", finish(p->tx)}});
+      boost::asio::post(runtime_.executor(), [this, id] { udx_.erase(id); });
+    };
+    const auto remote_port = cmd.value<std::uint16_t>("port", 0);
+    const auto remote_id = cmd.value<std::uint32_t>("remoteId", 0);
+    auto host = Ipv4Address::parse_host("127.0.0.1");
+    if (auto r = p->stream->connect(remote_id, {*host, remote_port}); !r)
+      return bad_command(cmd, r.error().message());
+    udx_[id] = pipe;
+    emit({{"event", "udx"},
+          {"seq", seq},
+          {"node", i},
+          {"id", id},
+          {"port", socket->socket().local_address().port}});
+    if (!p->echo) pump(*p);
+  }
+
   json node_status(std::size_t i, const DhtNode& n) const {
     json table = json::array();
     for (const Node* t : n.table().to_array())
@@ -265,6 +365,7 @@ class Driver {
   std::vector<Slot> slots_;
   std::map<std::uint64_t, std::unique_ptr<Query>> queries_;
   std::uint64_t next_query_ = 0;
+  std::map<std::uint32_t, std::shared_ptr<UdxPipe>> udx_;
 };
 
 }  // namespace
