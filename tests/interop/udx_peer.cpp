@@ -11,6 +11,7 @@
 //               asked) -> {"event":"sent","id":N,"bytes":B,"sha256":hex} once all are queued
 //           {"op":"write","id":N,"hex":H} / {"op":"end","id":N} / {"op":"destroy","id":N}
 //           {"op":"message","id":N,"hex":H}
+//           {"op":"stats","id":N}  -> {"event":"stats","id":N,"retransmits":..,"rtos":..,...}
 //           {"op":"exit"}
 //   events: {"event":"end","id":N,"bytes":B,"sha256":hex}   the peer's END, over all bytes read
 //           {"event":"close","id":N,"error":""|"ECONNRESET"|"ETIMEDOUT"|..., "bytes":B}
@@ -224,6 +225,21 @@ int main() {
     } else if (op == "message") {
       const auto bytes = from_hex(cmd.value("hex", ""));
       if (bytes) (void)p.stream->send_message(*bytes);
+    } else if (op == "stats") {
+      // For udx-impaired.js: a stream's recovery counters without closing it.
+      const auto& c = p.stream->counters();
+      emit({{"event", "stats"},
+            {"id", id},
+            {"retransmits", c.retransmits},
+            {"rtos", c.rto_expiries},
+            {"fastRecoveries", c.fast_recoveries},
+            {"tailLossProbes", c.tail_loss_probes},
+            {"packetsSent", c.packets_sent},
+            {"packetsReceived", c.packets_received},
+            {"duplicates", c.duplicates_received},
+            {"acks", c.acks_sent},
+            {"srtt", p.stream->rtt().srtt()},
+            {"cwnd", p.stream->cwnd()}});
     }
   };
 
