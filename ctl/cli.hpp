@@ -38,7 +38,7 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
-// immutable-*, mutable-*, announce, unannounce, announces, lookup, find-peer
+// immutable-*, mutable-*, records, forget, announce, unannounce, announces, lookup, find-peer
 // (commands_records.cpp).
 const std::vector<Command>& record_commands();
 void print_command_help(const Command& c);

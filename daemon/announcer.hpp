@@ -1,8 +1,9 @@
-// Standing announces (`announce --keep`): topics the daemon keeps announcing while it runs, as
+// Standing announces (`announce --keep`): topics the daemon keeps announcing, as
 // the reference's server announcer does (lib/announcer.js refreshes about every 5 minutes:
 // 100 pings 3 s apart). Records on the storing nodes expire after 20 minutes, so a re-announce
 // every 5 minutes (--reannounce-interval) keeps them alive with margin for a failed run. Listed by
-// the `announces` method, removed by `unannounce`. Not persisted across restarts.
+// the `announces` method, removed by `unannounce`. Persisted by daemon/intents.hpp, so a restart
+// announces them again; a graceful stop unannounces them (withdraw_all) but keeps the intent.
 //
 // Not thread-safe; runs on the daemon's executor. stop() (or destruction) must come before the
 // nodes go away.
@@ -10,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,11 +54,28 @@ class Announcer {
   // Adds (or replaces: new relays) the standing announce of a.key on a.topic. The caller has
   // just announced once; the next run is one interval later.
   void keep(StandingAnnounce a);
+  // Adds an announce from the last run's intents: not on the network as far as we know (no
+  // last_ok); run_now() announces it once the node is ready.
+  void restore(StandingAnnounce a);
   // True if there was one.
   bool remove(const Bytes32& topic, const Bytes32& public_key);
+  bool contains(const Bytes32& topic, const Bytes32& public_key) const {
+    return entries_.contains(Key{topic, public_key});
+  }
   std::vector<StandingAnnounce> list() const;
   std::size_t size() const noexcept { return entries_.size(); }
   core::Duration interval() const noexcept { return interval_; }
+  // Announces every entry now and restarts the interval from here.
+  void run_now();
+  // Graceful stop: stops re-announcing and unannounces every entry (DHT.unannounce), then
+  // calls done(total, unfinished) (total: the unannounces started, none without a ready node)
+  // once all settled or `deadline` passed, whichever is first,
+  // on a later turn of the executor (never inside the caller). `unfinished` names the topics
+  // whose unannounce failed or did not settle in time. The entries stay listed (they are the
+  // user's intents); keep() afterwards is ignored.
+  void withdraw_all(
+      core::Duration deadline,
+      std::function<void(std::size_t total, std::vector<std::string> unfinished)> done);
   // Withdraws every running announce and stops the timer; keep() after stop() is ignored.
   void stop();
 
@@ -65,7 +84,9 @@ class Announcer {
   struct Entry {
     StandingAnnounce info;
     std::unique_ptr<hyperdht::LookupStream> running;
+    bool withdrawn = false;  // withdraw_all: its unannounce settled
   };
+  void finish_withdraw();
   void arm();
   void run_all();
 
@@ -75,6 +96,9 @@ class Announcer {
   core::Timer timer_;
   std::map<Key, Entry> entries_;
   bool stopped_ = false;
+  std::function<void(std::size_t, std::vector<std::string>)> withdraw_done_;
+  std::size_t withdraw_pending_ = 0;
+  std::size_t withdraw_total_ = 0;
 };
 
 }  // namespace hdht::daemon

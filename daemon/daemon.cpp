@@ -12,12 +12,14 @@
 #include "daemon/control_server.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
+#include "daemon/intents.hpp"
 #include "daemon/key_store.hpp"
 #include "daemon/methods.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_http.hpp"
 #include "daemon/node_runner.hpp"
 #include "daemon/operations.hpp"
+#include "daemon/record_keeper.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "daemon/table_snapshot.hpp"
 
@@ -27,6 +29,9 @@ namespace {
 
 constexpr auto kSnapshotInterval = std::chrono::seconds(60);
 constexpr auto kHealthInterval = std::chrono::seconds(60);
+// How long a graceful stop waits for the standing announces' unannounces: long enough for a
+// lookup and its UNANNOUNCE round on a healthy network, short enough for systemd's stop timeout.
+constexpr auto kWithdrawDeadline = std::chrono::seconds(3);
 
 std::string status_line(const NodeRunner::Summary& s, bool healthy) {
   return std::to_string(s.bootstrapped) + "/" + std::to_string(s.planned) +
@@ -50,6 +55,9 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
                options.state_dir.empty() ? std::string("in memory only") : options.state_dir,
                keys.list().size(), to_hex(keys.default_key().public_key));
 
+  IntentsFile intents_file(options.state_dir);
+  const Intents intents = intents_file.load();
+
   // A snapshot only helps nodes that join a stable network; a testnet's ports are new each run.
   std::vector<Ipv4Address> known;
   if (!options.state_dir.empty() && options.mode == Mode::nodes) {
@@ -71,12 +79,27 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   HealthMonitor health(runtime, runner, kHealthInterval);
   // Declared after the runner: record operations and announces must go before the nodes.
   OperationRegistry ops(runtime);
-  Announcer announcer(
-      runtime, [&runner] { return runner.hyper(0); }, options.reannounce_interval);
+  // Standing announces and kept records run on node 0 once it has bootstrapped.
+  const auto ready_node = [&runner]() -> hyperdht::HyperDhtNode* {
+    auto* n = runner.hyper(0);
+    return n && n->dht().bootstrapped() ? n : nullptr;
+  };
+  Announcer announcer(runtime, ready_node, options.reannounce_interval);
+  RecordKeeper keeper(runtime, ready_node, options.reannounce_interval);
+  const auto [restored_announces, restored_records] =
+      restore_intents(intents, keys, announcer, keeper);
+  // Set when a save failed: the shutdown tries once more.
+  bool intents_dirty = false;
+  const auto save_intents = [&] {
+    if (!intents_file.enabled()) return;
+    auto r = intents_file.save(collect_intents(announcer, keeper));
+    intents_dirty = !r;
+    if (!r) spdlog::warn("intents: cannot save {}: {}", intents_file.path(), r.error().message());
+  };
   Dispatcher dispatcher;
   std::optional<ControlServer> control;
-  MethodContext mctx{runtime,    options, runner, keys, health,
-                     dispatcher, started, {},     ops,  announcer};
+  MethodContext mctx{runtime, options, runner, keys,      health, dispatcher,
+                     started, {},      ops,    announcer, keeper, save_intents};
   mctx.metrics_text = [&] {
     MetricsSources src;
     src.runner = &runner;
@@ -84,6 +107,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     src.control = control ? &*control : nullptr;
     src.keys = keys.list().size();
     src.standing_announces = announcer.size();
+    src.kept_records = keeper.size();
     src.operations = ops.size();
     src.uptime_seconds = std::chrono::duration<double>(runtime.now() - started).count();
     return render_metrics(src);
@@ -102,7 +126,25 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     else
       notifier.status(line);
   };
-  runner.set_on_change(refresh_status);
+  // The intents of the last run go out at once when the network is reachable: node 0
+  // bootstrapped, and for a testnet every node (node 0 is its bootstrapper, alone at first, and
+  // records put then would sit on nodes that lookups later do not ask).
+  bool restored = false;
+  const auto restore_when_ready = [&] {
+    if (restored || !ready_node()) return;
+    const auto s = runner.summary();
+    if (options.mode == Mode::testnet && s.bootstrapped < s.planned) return;
+    restored = true;
+    if (restored_announces + restored_records == 0) return;
+    // Counted now: a `forget` may have come in while the node was bootstrapping.
+    spdlog::info("intents: restored {} announces and {} records", announcer.size(), keeper.size());
+    announcer.run_now();
+    keeper.run_now();
+  };
+  runner.set_on_change([&] {
+    refresh_status();
+    restore_when_ready();
+  });
   health.set_on_probe(refresh_status);
 
   const auto save_snapshot = [&] {
@@ -124,16 +166,20 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   boost::asio::signal_set stop_signals(ctx, SIGINT, SIGTERM);
   boost::asio::signal_set hup(ctx, SIGHUP);
   bool stopping = false;
+  bool withdrawing = false;  // graceful_stop is unannouncing
+  // The immediate part of every stop: synchronous, so it is bounded.
   shutdown = [&] {
     if (stopping) return;
     stopping = true;
-    notifier.stopping();
+    if (!withdrawing) notifier.stopping();
     save_snapshot();
+    if (intents_dirty) save_intents();
     // Queries and clients go before the nodes they read from.
     health.stop();
     if (control) control->stop();
     if (metrics_http) metrics_http->stop();
     announcer.stop();
+    keeper.stop();
     ops.clear();
     snapshot_timer.cancel();
     runner.destroy();
@@ -141,6 +187,35 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     stop_signals.cancel(ignored);
     hup.cancel(ignored);
     ctx.stop();
+  };
+  // A stop signal: first take the standing announces off the network (they stay in the intents
+  // file, so the next start puts them back), bounded by kWithdrawDeadline; then shutdown().
+  const auto graceful_stop = [&] {
+    if (stopping || withdrawing) return;
+    withdrawing = true;
+    notifier.stopping();
+    // Nothing new may start meanwhile: no clients, no probes, no re-puts.
+    health.stop();
+    if (control) control->stop();
+    if (metrics_http) metrics_http->stop();
+    ops.clear();
+    keeper.stop();
+    const auto t0 = runtime.now();
+    announcer.withdraw_all(
+        kWithdrawDeadline, [&, t0](std::size_t total, std::vector<std::string> unfinished) {
+          const auto ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(runtime.now() - t0).count();
+          if (total > 0 && unfinished.empty())
+            spdlog::info("unannounced {} standing announces in {} ms", total, ms);
+          else if (total > 0) {
+            std::string topics;
+            for (const auto& t : unfinished)
+              topics += (topics.empty() ? "" : ", ") + t;
+            spdlog::warn("unannounced {} of {} standing announces in {} ms; not done: {}",
+                         total - unfinished.size(), total, ms, topics);
+          }
+          shutdown();
+        });
   };
 
   if (!options.socket_path.empty()) {
@@ -166,11 +241,20 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     spdlog::info("metrics on http://{}/metrics", options.metrics->to_string());
   }
 
-  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: shutting down {} nodes", sig, runner.size());
-    shutdown();
-  });
+  // The first stop signal stops gracefully; a second one while that runs stops at once.
+  std::function<void()> wait_stop = [&] {
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (withdrawing) {
+        spdlog::warn("signal {}: stopping now", sig);
+        return shutdown();
+      }
+      spdlog::info("signal {}: shutting down {} nodes", sig, runner.size());
+      wait_stop();
+      graceful_stop();
+    });
+  };
+  wait_stop();
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;

@@ -1,7 +1,7 @@
 // The control socket's methods, registered into a Dispatcher. Each group is one file:
 //   methods_node.cpp  status, health, nodes, metrics, methods
 //   methods_keys.cpp  keys.generate, keys.import, keys.list, keys.remove
-//   methods_records.cpp  immutable.put, immutable.get, mutable.put, mutable.get
+//   methods_records.cpp  immutable.put, immutable.get, mutable.put, mutable.get, records, forget
 //   methods_peers.cpp  announce, unannounce, announces, lookup, find-peer
 // docs/control-socket.md documents every method.
 #pragma once
@@ -17,6 +17,7 @@
 #include "daemon/node_runner.hpp"
 #include "daemon/operations.hpp"
 #include "daemon/options.hpp"
+#include "daemon/record_keeper.hpp"
 
 namespace hdht::daemon {
 
@@ -32,11 +33,19 @@ struct MethodContext {
   std::function<std::string()> metrics_text;
   OperationRegistry& ops;  // record operations in flight, tied to their clients
   Announcer& announcer;    // standing announces
+  RecordKeeper& keeper;    // kept records
+  // Called after every change to the standing announces or kept records: saves the intents
+  // (a failure is logged there and never fails the request).
+  std::function<void()> intents_changed;
 };
 
 // Node 0, the node the record methods run on; null (and `r` answered NOT_BOOTSTRAPPED) if it is
 // not running or has not bootstrapped yet.
 hyperdht::HyperDhtNode* serving_node(MethodContext& ctx, const Responder& r);
+// -32005 LIMIT_REACHED: no room for one more kept thing (`what`: "standing announces", ...).
+rpc::Error limit_error(const char* what, std::size_t limit);
+// Milliseconds from `t` to now.
+long long ms_since(const MethodContext& ctx, core::TimePoint t);
 
 void add_node_methods(Dispatcher& d, MethodContext& ctx);
 void add_key_methods(Dispatcher& d, MethodContext& ctx);

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/intents.hpp"
 #include "daemon/record_json.hpp"
 
 namespace hdht::daemon {
@@ -106,6 +107,9 @@ void announce(MethodContext& ctx, const json& params, const Responder& r) {
   if (p.error()) return r.error(*p.error());
   auto kp = read_key(ctx, key_name, r);
   if (!kp) return;
+  if (keep && ctx.announcer.size() >= kMaxStandingAnnounces &&
+      !ctx.announcer.contains(*topic, kp->public_key))
+    return r.error(limit_error("standing announces", kMaxStandingAnnounces));
   auto* node = serving_node(ctx, r);
   if (!node) return;
   const auto id = ctx.ops.reserve();
@@ -116,7 +120,9 @@ void announce(MethodContext& ctx, const json& params, const Responder& r) {
       r.error(operation_error(ec, "announce"));
       return ctx.ops.release(id);
     }
-    if (keep) {
+    const bool room =
+        ctx.announcer.size() < kMaxStandingAnnounces || ctx.announcer.contains(t, key.public_key);
+    if (keep && room) {
       StandingAnnounce a;
       a.topic = t;
       a.key_name = key_name;
@@ -124,6 +130,7 @@ void announce(MethodContext& ctx, const json& params, const Responder& r) {
       a.relays = relays;
       ctx.announcer.keep(std::move(a));
       spdlog::info("announce: keeping {} announced as {}", to_hex(t), to_hex(key.public_key));
+      ctx.intents_changed();
     }
     // raw is alive: the registry destroys handles on a later turn, never inside a callback.
     r.result({{"topic", to_hex(t)},
@@ -131,7 +138,7 @@ void announce(MethodContext& ctx, const json& params, const Responder& r) {
               {"key", key_name},
               {"relayAddresses", relays_json(relays)},
               {"closest", closest_json(raw->closest_nodes())},
-              {"keep", keep}});
+              {"keep", keep && room}});
     ctx.ops.release(id);
   });
   hold_and_start(ctx, id, std::move(s), r);
@@ -148,6 +155,11 @@ void unannounce(MethodContext& ctx, const json& params, const Responder& r) {
   if (!node) return;
   // Stop re-announcing first, so a timer run cannot put the record back behind us.
   const bool was_kept = ctx.announcer.remove(*topic, kp->public_key);
+  if (was_kept) {
+    spdlog::info("announce: no longer keeping {} announced as {}", to_hex(*topic),
+                 to_hex(kp->public_key));
+    ctx.intents_changed();
+  }
   const auto id = ctx.ops.reserve();
   auto s = node->unannounce(*topic, *kp);
   s->on_done([&ctx, id, r, was_kept, t = *topic, pk = kp->public_key](std::error_code ec) {
@@ -163,10 +175,7 @@ void unannounce(MethodContext& ctx, const json& params, const Responder& r) {
 void announces(MethodContext& ctx, const json& params, const Responder& r) {
   ParamReader p(params, {});
   if (p.error()) return r.error(*p.error());
-  const auto now = ctx.runtime.now();
-  const auto ms_ago = [&](core::TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count();
-  };
+  const auto ms_ago = [&ctx](core::TimePoint t) { return ms_since(ctx, t); };
   json list = json::array();
   for (const auto& a : ctx.announcer.list())
     list.push_back({{"topic", to_hex(a.topic)},

@@ -1,7 +1,11 @@
 #include "daemon/methods.hpp"
 
 #include <algorithm>
+#include <chrono>
 
+#include <spdlog/spdlog.h>
+
+#include "daemon/intents.hpp"
 #include "daemon/record_json.hpp"
 #include "daemon/value_codec.hpp"
 
@@ -36,19 +40,36 @@ std::optional<crypto::KeyPair> read_key(MethodContext& ctx, const std::string& n
 }
 
 void immutable_put(MethodContext& ctx, const json& params, const Responder& r) {
-  ParamReader p(params, {"value"});
+  ParamReader p(params, {"value", "keep"});
   auto value = p.value("value", true);
+  const auto keep = p.boolean("keep").value_or(false);
   if (p.error()) return r.error(*p.error());
+  // Refused before the put, so a client is never told "stored" and "not kept" at once for the
+  // common case (a put racing to the last slot can still end up not kept: `keep` says so).
+  if (keep && !ctx.keeper.find(crypto::hash32(*value)) && ctx.keeper.size() >= kMaxKeptRecords)
+    return r.error(limit_error("kept records", kMaxKeptRecords));
   auto* node = serving_node(ctx, r);
   if (!node) return;
   const auto id = ctx.ops.reserve();
-  auto op = node->immutable_put(*value, [&ctx, id, r](Result<hyperdht::ImmutablePutResult> res) {
-    if (!res)
-      r.error(operation_error(res.error(), "immutable.put"));
-    else
-      r.result({{"hash", to_hex(res->hash)}, {"closest", closest_json(res->closest_nodes)}});
-    ctx.ops.release(id);
-  });
+  auto op = node->immutable_put(
+      *value, [&ctx, id, r, keep, v = *value](Result<hyperdht::ImmutablePutResult> res) {
+        if (!res) {
+          r.error(operation_error(res.error(), "immutable.put"));
+          return ctx.ops.release(id);
+        }
+        if (keep && !ctx.keeper.find(res->hash) && ctx.keeper.size() < kMaxKeptRecords) {
+          KeptRecord k;
+          k.target = res->hash;
+          k.value = v;
+          ctx.keeper.keep(std::move(k));
+          spdlog::info("records: keeping immutable record {}", to_hex(res->hash));
+          ctx.intents_changed();
+        }
+        r.result({{"hash", to_hex(res->hash)},
+                  {"closest", closest_json(res->closest_nodes)},
+                  {"keep", ctx.keeper.find(res->hash) != nullptr}});
+        ctx.ops.release(id);
+      });
   if (!op->done()) ctx.ops.hold(id, std::move(op), r);
 }
 
@@ -78,11 +99,30 @@ void immutable_get(MethodContext& ctx, const json& params, const Responder& r) {
   if (!op->done()) ctx.ops.hold(id, std::move(op), r);
 }
 
-json mutable_put_json(const hyperdht::MutablePutResult& res) {
+json mutable_put_json(const hyperdht::MutablePutResult& res, bool kept) {
   return {{"publicKey", to_hex(res.public_key)},
           {"seq", res.seq},
           {"signature", to_hex(res.signature)},
-          {"closest", closest_json(res.closest_nodes)}};
+          {"closest", closest_json(res.closest_nodes)},
+          {"keep", kept}};
+}
+
+// After a successful put: keep it if asked, and in any case never keep republishing an older
+// record of the same key than the one just stored.
+void update_kept_mutable(MethodContext& ctx, bool keep, const std::string& key_name,
+                         const crypto::KeyPair& key, const Bytes& value, std::uint64_t seq) {
+  const auto* kept = ctx.keeper.find(key.public_key);
+  if (kept ? seq < kept->seq : (!keep || ctx.keeper.size() >= kMaxKeptRecords)) return;
+  KeptRecord k;
+  k.is_mutable = true;
+  k.target = key.public_key;
+  k.value = value;
+  k.key_name = key_name;
+  k.key = key;
+  k.seq = seq;
+  ctx.keeper.keep(std::move(k));
+  spdlog::info("records: keeping mutable record {} at seq {}", to_hex(key.public_key), seq);
+  ctx.intents_changed();
 }
 
 // mutable.put reads the current record first: the storing nodes answer a stale seq with
@@ -90,13 +130,16 @@ json mutable_put_json(const hyperdht::MutablePutResult& res) {
 // answer as a done commit, so without this check a stale put would "succeed" and change
 // nothing. The read also picks the next seq when none is given.
 void mutable_put(MethodContext& ctx, const json& params, const Responder& r) {
-  ParamReader p(params, {"key", "value", "seq"});
+  ParamReader p(params, {"key", "value", "seq", "keep"});
   const auto key_name = p.string("key").value_or(KeyStore::kDefaultName);
   auto value = p.value("value", true);
   auto seq = p.uint("seq", UINT64_MAX);
+  const auto keep = p.boolean("keep").value_or(false);
   if (p.error()) return r.error(*p.error());
   auto kp = read_key(ctx, key_name, r);
   if (!kp) return;
+  if (keep && !ctx.keeper.find(kp->public_key) && ctx.keeper.size() >= kMaxKeptRecords)
+    return r.error(limit_error("kept records", kMaxKeptRecords));
   auto* node = serving_node(ctx, r);
   if (!node) return;
   const auto id = ctx.ops.reserve();
@@ -104,8 +147,8 @@ void mutable_put(MethodContext& ctx, const json& params, const Responder& r) {
   get_opts.latest = true;
   auto op = node->mutable_get(
       kp->public_key, get_opts,
-      [&ctx, id, r, key = *kp, v = std::move(*value),
-       seq](Result<std::optional<hyperdht::MutableGetResult>> current) {
+      [&ctx, id, r, key = *kp, key_name, v = std::move(*value), seq,
+       keep](Result<std::optional<hyperdht::MutableGetResult>> current) {
         if (!current) {
           r.error(operation_error(current.error(), "mutable.put (reading the current seq)"));
           return ctx.ops.release(id);
@@ -137,12 +180,16 @@ void mutable_put(MethodContext& ctx, const json& params, const Responder& r) {
         if (!n) return ctx.ops.release(id);
         hyperdht::MutablePutOptions put_opts;
         put_opts.seq = use;
-        auto put =
-            n->mutable_put(key, v, put_opts, [&ctx, id, r](Result<hyperdht::MutablePutResult> res) {
-              if (!res)
+        auto put = n->mutable_put(
+            key, v, put_opts,
+            [&ctx, id, r, keep, key, key_name, v](Result<hyperdht::MutablePutResult> res) {
+              if (!res) {
                 r.error(operation_error(res.error(), "mutable.put"));
-              else
-                r.result(mutable_put_json(*res));
+                return ctx.ops.release(id);
+              }
+              update_kept_mutable(ctx, keep, key_name, key, v, res->seq);
+              const auto* kept = ctx.keeper.find(key.public_key);
+              r.result(mutable_put_json(*res, kept && kept->seq == res->seq));
               ctx.ops.release(id);
             });
         // Replaces (and retires) the finished read under the same id.
@@ -190,7 +237,60 @@ void mutable_get(MethodContext& ctx, const json& params, const Responder& r) {
   if (!op->done()) ctx.ops.hold(id, std::move(op), r);
 }
 
+json kept_json(const MethodContext& ctx, const KeptRecord& k) {
+  json out = {{"type", k.is_mutable ? "mutable" : "immutable"}};
+  if (k.is_mutable) {
+    out["publicKey"] = to_hex(k.target);
+    out["key"] = k.key_name;
+    out["seq"] = k.seq;
+  } else {
+    out["hash"] = to_hex(k.target);
+  }
+  out["size"] = k.value.size();
+  out["sinceMs"] = ms_since(ctx, k.since);
+  out["lastOkMs"] = k.last_ok ? json(ms_since(ctx, *k.last_ok)) : json(nullptr);
+  out["runs"] = k.runs;
+  out["failures"] = k.failures;
+  out["lastError"] = k.last_error.empty() ? json(nullptr) : json(k.last_error);
+  return out;
+}
+
+void records(MethodContext& ctx, const json& params, const Responder& r) {
+  ParamReader p(params, {});
+  if (p.error()) return r.error(*p.error());
+  json list = json::array();
+  for (const auto& k : ctx.keeper.list())
+    list.push_back(kept_json(ctx, k));
+  r.result(
+      {{"records", list},
+       {"intervalMs",
+        std::chrono::duration_cast<std::chrono::milliseconds>(ctx.keeper.interval()).count()}});
+}
+
+void forget(MethodContext& ctx, const json& params, const Responder& r) {
+  ParamReader p(params, {"target"});
+  auto target = p.hex32("target", true);
+  if (p.error()) return r.error(*p.error());
+  const bool forgotten = ctx.keeper.forget(*target);
+  if (forgotten) {
+    spdlog::info("records: no longer keeping {}", to_hex(*target));
+    ctx.intents_changed();
+  }
+  r.result({{"target", to_hex(*target)}, {"forgotten", forgotten}});
+}
+
 }  // namespace
+
+rpc::Error limit_error(const char* what, std::size_t limit) {
+  return {rpc::kForbidden,
+          std::string("the daemon keeps at most ") + std::to_string(limit) + " " + what,
+          "LIMIT_REACHED",
+          {{"limit", limit}}};
+}
+
+long long ms_since(const MethodContext& ctx, core::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(ctx.runtime.now() - t).count();
+}
 
 hyperdht::HyperDhtNode* serving_node(MethodContext& ctx, const Responder& r) {
   auto* node = ctx.runner.hyper(0);
@@ -208,6 +308,8 @@ void add_record_methods(Dispatcher& d, MethodContext& ctx) {
         [&ctx](const json& params, Responder r) { immutable_get(ctx, params, r); });
   d.add("mutable.put", [&ctx](const json& params, Responder r) { mutable_put(ctx, params, r); });
   d.add("mutable.get", [&ctx](const json& params, Responder r) { mutable_get(ctx, params, r); });
+  d.add("records", [&ctx](const json& params, Responder r) { records(ctx, params, r); });
+  d.add("forget", [&ctx](const json& params, Responder r) { forget(ctx, params, r); });
 }
 
 }  // namespace hdht::daemon

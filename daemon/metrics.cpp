@@ -148,8 +148,11 @@ std::string render_metrics(const MetricsSources& src) {
            src.health && src.health->healthy() ? 1 : 0);
   w.single("hyperdhtd_uptime_seconds", "gauge", "Seconds since start", src.uptime_seconds);
   w.single("hyperdhtd_keys", "gauge", "Key pairs in the key store", static_cast<double>(src.keys));
-  w.single("hyperdhtd_standing_announces", "gauge", "Topics re-announced while the daemon runs",
+  w.single("hyperdhtd_standing_announces", "gauge",
+           "Standing announces (re-announced on the interval)",
            static_cast<double>(src.standing_announces));
+  w.single("hyperdhtd_kept_records", "gauge", "Kept records (put again on the interval)",
+           static_cast<double>(src.kept_records));
   w.single("hyperdhtd_record_operations", "gauge", "Record operations of control clients running",
            static_cast<double>(src.operations));
   if (src.control) {

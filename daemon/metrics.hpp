@@ -18,6 +18,7 @@ struct MetricsSources {
   const ControlServer* control = nullptr;  // may be null (--socket none)
   std::size_t keys = 0;
   std::size_t standing_announces = 0;
+  std::size_t kept_records = 0;
   std::size_t operations = 0;  // record operations of control clients in flight
   double uptime_seconds = 0;
 };

@@ -44,7 +44,7 @@ po::options_description describe() {
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
     ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"), "text, or json (one object per line)")
     ("status-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(60), "seconds between one-line status logs (0 = never)")
-    ("reannounce-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "seconds between re-announces of the announces kept with announce --keep (1 or more)");
+    ("reannounce-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "how often standing announces and kept records are refreshed, in seconds (1 or more; records on storing nodes live 13-27 minutes)");
   // clang-format on
   return opts;
 }

@@ -38,8 +38,9 @@ struct DaemonOptions {
   spdlog::level::level_enum log_level = spdlog::level::info;
   LogFormat log_format = LogFormat::text;
   std::chrono::seconds status_interval{60};
-  // Standing announces (announce --keep) are re-announced this often (the reference's server
-  // announcer: about 5 minutes).
+  // How often standing announces (announce --keep) and kept records (put --keep) are refreshed
+  // (the reference's server announcer: about 5 minutes; announces on the storing nodes live
+  // 13-27 minutes).
   std::chrono::seconds reannounce_interval{300};
 
   std::optional<std::string> config_file;  // --config, kept so SIGHUP can re-read it
