@@ -63,8 +63,14 @@ HyperDhtNode::~HyperDhtNode() = default;
 
 bool HyperDhtNode::on_request(const dht::IncomingRequest& req) {
   const std::uint64_t command = req.message().command;
-  if (command == msg::command::PEER_HANDSHAKE || command == msg::command::PEER_HOLEPUNCH) {
-    return router_handler_ ? router_handler_(req) : false;
+  // Routed by every node, whatever its state (the reference claims them before any check).
+  if (command == msg::command::PEER_HANDSHAKE) {
+    router_.on_handshake(req);
+    return true;
+  }
+  if (command == msg::command::PEER_HOLEPUNCH) {
+    router_.on_holepunch(req);
+    return true;
   }
   const auto id = dht_->id();
   if (!id) return false;

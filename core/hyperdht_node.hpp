@@ -5,8 +5,9 @@
 // lookup, announce, unannounce, findPeer, immutablePut/Get and mutablePut/Get, with the same
 // query options (commit phases, signing per storing node, client-side verification).
 //
-// PEER_HANDSHAKE and PEER_HOLEPUNCH (the router) are not handled here: set_router_handler() is
-// the hook for them; without one they are answered UNKNOWN_COMMAND.
+// PEER_HANDSHAKE and PEER_HOLEPUNCH go to the Router (router.hpp) on every node, ephemeral or
+// not, as the reference routes them: through the forwards of servers that announced themselves
+// here, and to local servers registered with router().set().
 //
 // Threading and lifetime: not thread-safe; runs on the Runtime's executor. The handles returned
 // by the operations own their queries and requests; destroying a handle withdraws them silently.
@@ -26,6 +27,7 @@
 #include "core/dht_node.hpp"
 #include "core/hyperdht_operations.hpp"
 #include "core/record_handlers.hpp"
+#include "core/router.hpp"
 #include "core/runtime.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/crypto.hpp"
@@ -71,10 +73,8 @@ class HyperDhtNode {
   // The storing side; null until the node first answered a request while persistent.
   RecordHandlers* storage() noexcept { return storage_.get(); }
   ForwardCache& forwards() noexcept { return forwards_; }
-  // PEER_HANDSHAKE / PEER_HOLEPUNCH go here (return true if claimed).
-  void set_router_handler(std::function<bool(const dht::IncomingRequest&)> handler) {
-    router_handler_ = std::move(handler);
-  }
+  // PEER_HANDSHAKE / PEER_HOLEPUNCH routing; local servers register here.
+  Router& router() noexcept { return router_; }
 
   // --- client operations (the handles start at once) ---
   std::unique_ptr<LookupStream> lookup(const Bytes32& topic, dht::QueryOptions opts = {});
@@ -114,8 +114,8 @@ class HyperDhtNode {
   HyperDhtConfig config_;
   std::unique_ptr<dht::DhtNode> dht_;
   ForwardCache forwards_;
+  Router router_{forwards_};  // after forwards_, which it reads
   std::unique_ptr<RecordHandlers> storage_;
-  std::function<bool(const dht::IncomingRequest&)> router_handler_;
 };
 
 }  // namespace hdht::hyperdht

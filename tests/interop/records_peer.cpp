@@ -5,8 +5,9 @@
 //   {"op":"start","nodes":N,"bootstrap":"h:p[,h:p]","host":"127.0.0.1","ephemeral":b|null,
 //    "firewalled":b,"max_size":n,"max_age_ms":n}
 //        -> {"event":"started","nodes":[i..]} once all are bootstrapped (started one by one)
+//        "bootstrapper":port starts one bootstrapper (DHT.bootstrapper) on host:port instead
 //   {"op":"status"} -> {"event":"status","nodes":[{node,id,host,port,records,forwards,
-//                       mutables,immutables}]}
+//                       mutables,immutables,router:{handshake_from_client,...,dropped}}]}
 //   {"op":"stored","node":i,"kind":"immutable"|"mutable"|"forward"|"record","key":hex,
 //    "publicKey":hex}   -> {"event":"stored","present":b,"value":hex|null}
 //   {"op":"immutable_put","node":i,"value":hex} -> {"event":"immutable_put",error,hash,closest}
@@ -68,6 +69,19 @@ json record_json(const msg::Peer& p) {
   for (const auto& r : p.relay_addresses)
     relays.push_back(addr(r));
   return {{"publicKey", to_hex(p.public_key)}, {"relayAddresses", relays}};
+}
+
+json router_json(const RouterStats& r) {
+  return {{"handshake_from_client", r.handshake_from_client},
+          {"handshake_from_relay", r.handshake_from_relay},
+          {"handshake_from_server", r.handshake_from_server},
+          {"handshake_no_route", r.handshake_no_route},
+          {"handshake_to_server", r.handshake_to_server},
+          {"holepunch_from_client", r.holepunch_from_client},
+          {"holepunch_from_server", r.holepunch_from_server},
+          {"holepunch_to_server", r.holepunch_to_server},
+          {"server_replies", r.server_replies},
+          {"dropped", r.dropped}};
 }
 
 json error_json(std::error_code ec) {
@@ -270,6 +284,11 @@ class Driver {
     auto host = Ipv4Address::parse_host(cmd.value("host", std::string("127.0.0.1")));
     if (!host) return bad_command(cmd, "host");
     c.dht.io.bind_host = {*host, 0};
+    if (auto p = cmd.value("bootstrapper", json(nullptr)); p.is_number_unsigned()) {
+      const auto port = p.get<std::uint16_t>();
+      c.dht = dht::DhtConfig::bootstrapper(port, Ipv4Address{*host, port});
+      c.dht.io.bind_host = {*host, 0};
+    }
     if (auto e = cmd.value("ephemeral", json(nullptr)); e.is_boolean())
       c.dht.ephemeral = e.get<bool>();
     if (auto f = cmd.value("firewalled", json(nullptr)); f.is_boolean())
@@ -322,7 +341,8 @@ class Driver {
            {"records", s ? s->records().size() : 0},
            {"forwards", n.forwards().size()},
            {"mutables", s ? s->mutables().size() : 0},
-           {"immutables", s ? s->immutables().size() : 0}});
+           {"immutables", s ? s->immutables().size() : 0},
+           {"router", router_json(n.router().stats())}});
     }
     return out;
   }
