@@ -1,0 +1,125 @@
+// A SecretStream as an ordinary Asio byte stream (AsyncReadStream + AsyncWriteStream), for the
+// connect/server code and the daemon's socket plumbing:
+//   co_await asio::async_write(s, asio::buffer(data), asio::use_awaitable);
+//   n = co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+// Completion signature void(boost::system::error_code, std::size_t); completions are posted to
+// the handler's associated executor, never run inline.
+//
+// Message boundaries are not kept: reads return decrypted bytes as they come, writes are cut
+// into frames of at most `max_frame` bytes (any split is valid for the peer, which delivers
+// bytes; frames bound the receiver's per-frame buffering).
+//
+// Errors: reads end with asio::error::eof after the peer's END. When the stream closes with an
+// error, pending and later operations fail with connection_reset (UDX DESTROY from the peer),
+// timed_out (UDX RTO limit or the secret stream's timeout) or errc::protocol_error (bad header,
+// bad frame, nonce exhaustion); stream().error() has the reference's text. After close() they
+// fail with operation_aborted; after a clean END/END close, writes fail with broken_pipe.
+//
+// Back-pressure: async_write_some encrypts frames until SecretStream::write() reports the
+// high-water mark, then completes with what was taken once the stream drains (so memory held is
+// the UdxStream's buffer plus at most one frame). Reads hold at most `read_limit` decrypted bytes
+// here, beyond which the SecretStream is paused, which closes the UDX receive window.
+//
+// Lifetime: the adapter owns the SecretStream (which owns its UdxStream). One read and one
+// write may be outstanding at a time. Destroying the adapter destroys the stream (a DESTROY on
+// the wire if it is still open) and drops pending operations without completing them (as
+// core::Timer does: a co_awaiting coroutine is unwound, never resumed). The adapter takes over
+// the stream's on_data, on_end, on_drain and on_close; on_message stays the caller's. All calls
+// on the runtime's executor.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "core/secret_stream.hpp"
+#include "core/udx_byte_ring.hpp"
+
+namespace hdht::core {
+
+class SecretAsyncStream {
+ public:
+  using executor_type = asio::any_io_executor;
+  using Completion = std::function<void(boost::system::error_code, std::size_t)>;
+
+  explicit SecretAsyncStream(std::unique_ptr<SecretStream> stream,
+                             std::size_t read_limit = std::size_t{1} << 20,
+                             std::size_t max_frame = 65536);
+  ~SecretAsyncStream();
+  SecretAsyncStream(const SecretAsyncStream&) = delete;
+  SecretAsyncStream& operator=(const SecretAsyncStream&) = delete;
+
+  executor_type get_executor() const { return executor_; }
+  SecretStream& stream() noexcept { return *stream_; }
+  // Half close: END after what was written.
+  Result<void> shutdown_send() { return stream_->end(); }
+  // Abortive close (UDX DESTROY): pending operations complete with operation_aborted.
+  void close();
+
+  template <class MutableBufferSequence, class CompletionToken>
+  auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const MutableBufferSequence& bufs) {
+          std::vector<asio::mutable_buffer> v(asio::buffer_sequence_begin(bufs),
+                                              asio::buffer_sequence_end(bufs));
+          start_read(std::move(v), wrap(std::move(handler)));
+        },
+        token, buffers);
+  }
+
+  template <class ConstBufferSequence, class CompletionToken>
+  auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const ConstBufferSequence& bufs) {
+          std::vector<asio::const_buffer> v(asio::buffer_sequence_begin(bufs),
+                                            asio::buffer_sequence_end(bufs));
+          start_write(std::move(v), wrap(std::move(handler)));
+        },
+        token, buffers);
+  }
+
+ private:
+  // Type-erases a (move-only) handler into a copyable Completion that posts to the handler's
+  // associated executor. The post holds only the handler, so it is safe after the adapter is
+  // gone; the adapter itself drops its Completions in its destructor without calling them.
+  template <class Handler>
+  Completion wrap(Handler&& handler) {
+    using H = std::decay_t<Handler>;
+    auto ex = asio::get_associated_executor(handler, executor_);
+    auto h = std::make_shared<H>(std::forward<Handler>(handler));
+    return [h, ex](boost::system::error_code ec, std::size_t n) {
+      asio::post(ex, [h, ec, n]() mutable { std::move (*h)(ec, n); });
+    };
+  }
+
+  void start_read(std::vector<asio::mutable_buffer> buffers, Completion done);
+  void start_write(std::vector<asio::const_buffer> buffers, Completion done);
+  void try_complete_read();
+  void fail_all();
+
+  std::unique_ptr<SecretStream> stream_;
+  executor_type executor_;
+  std::size_t read_limit_;
+  std::size_t max_frame_;
+  UdxByteRing rx_;
+  bool eof_ = false;
+  bool closing_ = false;             // close() was called
+  boost::system::error_code error_;  // set once the stream closed
+
+  std::vector<asio::mutable_buffer> read_buffers_;
+  Completion read_done_;
+  std::size_t write_size_ = 0;
+  Completion write_done_;  // waiting for on_drain
+};
+
+}  // namespace hdht::core
