@@ -44,6 +44,7 @@
 
 #include "core/asio_runtime.hpp"
 #include "core/datagram_socket.hpp"
+#include "core/secret_stream.hpp"
 #include "core/timer.hpp"
 #include "core/udx_socket.hpp"
 #include "core/udx_stream.hpp"
@@ -105,7 +106,7 @@ struct Handshake {
   std::array<std::uint8_t, 64> hash{};
 };
 
-[[maybe_unused]] Handshake derive_handshake(ByteView key, bool initiator) {
+Handshake derive_handshake(ByteView key, bool initiator) {
   auto derive = [&](std::string_view label, std::uint8_t* out, std::size_t n) {
     crypto_generichash(out, n, reinterpret_cast<const unsigned char*>(label.data()), label.size(),
                        key.data(), key.size());
@@ -152,19 +153,74 @@ class RawPipe final : public Pipe {
   UdxStream& stream_;
 };
 
-// The secret-stream Pipe goes here once core/secret_stream.hpp is in: a core::SecretStream made
-// over the UdxStream (it takes ownership; `stream` is then empty and `udx` stays valid while the
-// pipe lives) with derive_handshake(key, role == "send") as its handshake and keep-alive off (the
-// JS side's NoiseSecretStream has none), started in on_connected(), its plaintext
-// data/end/drain/close mapped to the Handlers, its counters in stats(). Until then: nullptr.
-std::unique_ptr<Pipe> make_secret_pipe(std::unique_ptr<UdxStream>& stream, const Options&,
-                                       Pipe::Handlers) {
-  (void)stream;
-  return nullptr;
+// A core::SecretStream over the UdxStream, made once the UDX stream is connected (it sends its
+// header at once, and the receiver only learns its peer from the first packet). It takes
+// ownership of the UdxStream; Bench keeps a plain pointer to it for the counters. Keep-alive is
+// off, as on the JS side's NoiseSecretStream.
+class SecretPipe final : public Pipe {
+ public:
+  SecretPipe(Runtime& runtime, std::unique_ptr<UdxStream>& owner, const Handshake& hs,
+             bool initiator, Handlers h)
+      : runtime_(runtime), owner_(owner), handlers_(std::move(h)) {
+    handshake_.is_initiator = initiator;
+    handshake_.tx = hs.tx;
+    handshake_.rx = hs.rx;
+    handshake_.hash = hs.hash;
+  }
+
+  void on_connected() override {
+    SecretStreamOptions options;
+    options.keep_alive = Duration{0};
+    SecretStream::Handlers sh;
+    sh.on_data = handlers_.on_data;
+    sh.on_end = handlers_.on_end;
+    sh.on_drain = handlers_.on_drain;
+    sh.on_close = [cb = handlers_.on_close](const SecretStreamError& e) {
+      if (cb) cb(e.code);
+    };
+    auto made = SecretStream::create(runtime_, std::move(owner_), handshake_, options, sh);
+    if (!made) {
+      if (handlers_.on_close) handlers_.on_close(made.error());
+      return;
+    }
+    stream_ = std::move(*made);
+  }
+  Result<bool> write(ByteView data) override {
+    if (!stream_) return std::make_error_code(std::errc::not_connected);
+    return stream_->write(data);
+  }
+  Result<void> end() override {
+    if (!stream_) return std::make_error_code(std::errc::not_connected);
+    return stream_->end();
+  }
+  json stats() const override {
+    if (!stream_) return json::object();
+    const auto& c = stream_->counters();
+    return {{"frames_sent", c.frames_sent},
+            {"frames_received", c.frames_received},
+            {"raw_bytes_written", c.raw_bytes_written},
+            {"raw_bytes_read", c.raw_bytes_read}};
+  }
+
+ private:
+  Runtime& runtime_;
+  std::unique_ptr<UdxStream>& owner_;
+  SecretStreamHandshake handshake_;
+  Handlers handlers_;
+  std::unique_ptr<SecretStream> stream_;
+};
+
+std::unique_ptr<Pipe> make_secret_pipe(Runtime& runtime, std::unique_ptr<UdxStream>& stream,
+                                       const Options& opts, Pipe::Handlers h) {
+  const auto key = from_hex(opts.key_hex);
+  const Bytes k = key ? *key : Bytes{};
+  const bool initiator = opts.role == "send";
+  return std::make_unique<SecretPipe>(runtime, stream, derive_handshake(k, initiator), initiator,
+                                      std::move(h));
 }
 
 json capabilities() {
-  return {{"impl", "cpp"}, {"modes", json::array({"raw"})}};
+  return {{"impl", "cpp"}, {"modes", json::array({"raw", "secret"})}};
 }
 
 std::optional<Options> parse(int argc, char** argv) {
@@ -241,11 +297,7 @@ class Bench {
     h.on_drain = [this] { pump(); };
     h.on_close = [this](std::error_code ec) { on_close(ec); };
     if (opts_.mode == "secret") {
-      pipe_ = make_secret_pipe(stream_, opts_, std::move(h));
-      if (!pipe_) {
-        print_line(result("secret mode not built yet (core/secret_stream.hpp)"));
-        return 3;
-      }
+      pipe_ = make_secret_pipe(runtime_, stream_, opts_, std::move(h));
     } else {
       pipe_ = std::make_unique<RawPipe>(*stream_, std::move(h));
     }
