@@ -62,6 +62,24 @@ class AsioDatagramSocket final : public DatagramSocket {
   Ipv4Address local_address() const override { return local_; }
   bool is_open() const override { return socket_.is_open(); }
 
+  std::uint32_t path_mtu(const Ipv4Address& to) const override {
+#if defined(IP_MTU)
+    // As libudx: connect a throw-away socket (no packet is sent) and ask for its route's MTU.
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    const sockaddr_in sa = to_sockaddr(to);
+    int mtu = 0;
+    socklen_t len = sizeof mtu;
+    const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0 &&
+                    ::getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len) == 0 && mtu > 0;
+    ::close(fd);
+    return ok ? static_cast<std::uint32_t>(mtu) : 0;
+#else
+    (void)to;
+    return 0;
+#endif
+  }
+
   void close() override {
     if (!socket_.is_open()) return;
     // Replies deferred by the current receive batch were accepted by send(): they still go.
@@ -311,6 +329,22 @@ void set_udx_buffer_sizes(int fd) {
   }
 }
 
+// Don't fragment, and ignore the kernel's path-MTU cache (libudx at bind, spec udx.md 3.7, 6.2):
+// UDX finds the path MTU itself by probing, and an oversized probe must be dropped on the way,
+// not fragmented (it would then look like success), nor refused locally because of an ICMP
+// "fragmentation needed" someone else's traffic caused. Best effort, as in libudx.
+void set_dont_fragment(int fd) {
+#if defined(IP_MTU_DISCOVER) && defined(IP_PMTUDISC_PROBE)
+  const int probe = IP_PMTUDISC_PROBE;
+  ::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
+#elif defined(IP_DONTFRAG)
+  const int on = 1;
+  ::setsockopt(fd, IPPROTO_IP, IP_DONTFRAG, &on, sizeof on);
+#else
+  (void)fd;
+#endif
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DatagramSocket>> bind_asio_udp(const asio::any_io_executor& executor,
@@ -318,6 +352,7 @@ Result<std::unique_ptr<DatagramSocket>> bind_asio_udp(const asio::any_io_executo
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return last_errno();
   set_udx_buffer_sizes(fd);
+  set_dont_fragment(fd);
   const sockaddr_in sa = to_sockaddr(local);
   sockaddr_in bound{};
   socklen_t len = sizeof bound;

@@ -64,6 +64,13 @@ class DatagramSocket {
   // Stops sending and receiving; idempotent. Queued sends are dropped (send_dropped).
   virtual void close() = 0;
   virtual bool is_open() const = 0;
+  // What the OS knows of the path MTU towards `to`, in IP bytes (libudx udx__get_link_mtu: the
+  // local interface's MTU, or a cached smaller path MTU); 0 if unknown. Every socket sends with
+  // "don't fragment" (as libudx sets at bind), so UDX's MTU probing must stay within it.
+  virtual std::uint32_t path_mtu(const Ipv4Address& to) const {
+    (void)to;
+    return 0;
+  }
 
   const DatagramCounters& counters() const noexcept { return counters_; }
 

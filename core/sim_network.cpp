@@ -11,6 +11,8 @@ namespace hdht::core {
 
 namespace {
 
+constexpr std::size_t kIpv4UdpOverhead = 28;
+
 std::uint32_t key(const SimNetwork::Ip& ip) {
   return std::uint32_t{ip[0]} << 24 | std::uint32_t{ip[1]} << 16 | std::uint32_t{ip[2]} << 8 |
          ip[3];
@@ -196,6 +198,11 @@ void SimNetwork::send(SimPacket p) {
     return;
   }
   const SimLink& link = opts.link ? *opts.link : default_link_;
+  if (link.mtu != 0 && p.data.size() + kIpv4UdpOverhead > link.mtu) {
+    ++stats_.packets_too_big;
+    trace(0x2b16);
+    return;
+  }
   if (rng_.chance(link.loss)) {
     ++stats_.packets_lost;
     trace(0x1055);

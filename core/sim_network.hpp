@@ -6,6 +6,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,10 @@ struct SimLink {
   double duplicate = 0;
   double reorder = 0;
   Duration reorder_delay = std::chrono::milliseconds(20);
+  // Path MTU in whole IP bytes (datagram + 28 for IPv4 and UDP); 0 = unlimited. Larger
+  // datagrams are dropped, not fragmented: every socket sends with "don't fragment", as libudx
+  // sets at bind (IP_PMTUDISC_PROBE), so this is what UDX's MTU probing runs into.
+  std::size_t mtu = 0;
 };
 
 struct SimPacket {
@@ -77,6 +82,7 @@ struct SimStats {
   std::uint64_t packets_unroutable = 0;       // no host or route at the destination address
   std::uint64_t packets_unbound = 0;          // no socket on the destination port
   std::uint64_t packets_gateway_dropped = 0;  // a gateway refused it
+  std::uint64_t packets_too_big = 0;          // over the sending link's path MTU
 };
 
 // Not thread-safe: one thread drives the simulation (run_for / run_until) and every handler of

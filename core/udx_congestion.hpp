@@ -1,35 +1,53 @@
-// The congestion window of a UDX stream, in packets. THIS IS NOT YET libudx's BBR (spec §4): it
-// is a plain NewReno-style window (slow start, +1 packet per window in avoidance, halve on fast
-// recovery, back to the minimum on RTO) with libudx's initial and minimum windows, so transfers
-// work and back off under loss while BBR is being written. It is no more aggressive than BBR's
-// STARTUP (which doubles per round as this does) and less aggressive after loss.
+// The congestion controller of a UDX stream: delivery-rate sampling (UdxRateSampler) feeding
+// BBR v1 (UdxBbr), as libudx wires them in udx.c (spec ../shared/spec/udx.md §4). The stream
+// reports transmissions, deliveries and loss events; this answers with cwnd (packets) and the
+// pacing rate (bytes/ms) that UdxPacer spends. All times are milliseconds of the runtime clock.
 #pragma once
 
 #include <cstdint>
 
-namespace hdht::core {
+#include "core/udx_bbr.hpp"
+#include "core/udx_rate.hpp"
 
-inline constexpr std::uint32_t kUdxInitialCwnd = 10;  // packets
-inline constexpr std::uint32_t kUdxMinCwnd = 4;       // BBR's floor
-inline constexpr std::uint32_t kUdxInitialSsthresh = 0xFFFF;
-inline constexpr std::uint32_t kUdxMaxCwnd = 8192;  // beyond any receive window we meet
+namespace hdht::core {
 
 class UdxCongestion {
  public:
-  // `acked` packets newly delivered (cumulatively or by SACK) while not in recovery.
-  void on_ack(std::uint32_t acked) noexcept;
-  // Entering fast recovery (first loss detected by RACK while open).
-  void on_fast_recovery() noexcept;
-  // The retransmission timer fired.
-  void on_rto() noexcept;
+  UdxCongestion(std::int64_t now_ms, std::uint32_t max_payload) : bbr_(now_ms, max_payload) {}
 
-  std::uint32_t cwnd() const noexcept { return cwnd_; }
-  std::uint32_t ssthresh() const noexcept { return ssthresh_; }
+  // Before a packet is (re)transmitted: libudx's app-limited test, on the state before it.
+  void before_send(std::uint64_t unacked_bytes, std::uint32_t max_payload, std::uint32_t inflight,
+                   bool retransmits_queued) {
+    rate_.check_app_limited(unacked_bytes, max_payload, inflight, bbr_.cwnd(), retransmits_queued);
+  }
+  // The stamp for the packet going out now; `idle` when nothing was unacked.
+  UdxRatePacket on_sent(bool idle, std::int64_t now_ms) { return rate_.on_sent(idle, now_ms); }
+  // After sending with nothing in flight before.
+  void on_transmit_start(const UdxBbrContext& ctx) { bbr_.on_transmit_start(ctx, rate_); }
+
+  // One packet delivered for the first time while processing an ack. `rtt_ms` is its RTT if it
+  // can be trusted (never retransmitted, or not faster than the minimum RTT), else -1.
+  void on_delivered(const UdxRatePacket& stamp, std::int64_t sent_ms, std::uint32_t seq,
+                    bool retransmitted, std::int64_t rtt_ms);
+  // After an ack that found data in flight: completes the rate sample and runs BBR.
+  // `min_rtt_ms`: the stream's minimum RTT (kUdxNoMinRtt before the first sample).
+  void on_ack(std::uint32_t acked, std::uint32_t lost, std::int64_t min_rtt_ms,
+              const UdxBbrContext& ctx);
+  void on_enter_recovery() noexcept { bbr_.on_enter_recovery(); }
+  void on_rto() noexcept { bbr_.on_rto(); }
+
+  std::uint32_t cwnd() const noexcept { return bbr_.cwnd(); }
+  std::uint32_t ssthresh() const noexcept { return bbr_.ssthresh(); }
+  std::uint64_t pacing_bytes_per_ms() const noexcept { return bbr_.pacing_bytes_per_ms(); }
+  const UdxBbr& bbr() const noexcept { return bbr_; }
+  const UdxRateSampler& rate() const noexcept { return rate_; }
+  const UdxRateSample& last_sample() const noexcept { return last_; }
 
  private:
-  std::uint32_t cwnd_ = kUdxInitialCwnd;
-  std::uint32_t ssthresh_ = kUdxInitialSsthresh;
-  std::uint32_t acc_ = 0;  // packets acked toward the next +1 in congestion avoidance
+  UdxRateSampler rate_;
+  UdxBbr bbr_;
+  UdxRateSample sample_;  // being filled by the current ack
+  UdxRateSample last_;    // the last completed one, for tests and metrics
 };
 
 }  // namespace hdht::core

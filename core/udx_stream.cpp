@@ -15,6 +15,16 @@ std::uint32_t ms_of(std::int64_t us) {
       std::clamp<std::int64_t>(us / 1000, 0, std::numeric_limits<std::uint32_t>::max()));
 }
 
+// Congestion control runs on a 1 ms clock, as libudx's does on libuv's loop time: its
+// constants (1 ms minimum RTT, once-per-ms pacing refill) assume that resolution.
+std::int64_t clock_ms(std::int64_t us) {
+  return us / 1000;
+}
+
+std::int64_t now_us_of(Runtime& rt) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(rt.now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 template <class Fn>
@@ -37,6 +47,9 @@ UdxStream::UdxStream(UdxSocket& socket, std::uint32_t id, Handlers handlers)
       runtime_(socket.runtime()),
       id_(id),
       handlers_(std::move(handlers)),
+      cc_(clock_ms(now_us_of(runtime_)), kUdxMtuBase - kUdxIpv4Overhead),
+      pacer_(clock_ms(now_us_of(runtime_))),
+      pacing_timer_(runtime_),
       rto_timer_(runtime_),
       rack_timer_(runtime_),
       tlp_timer_(runtime_),
@@ -60,11 +73,25 @@ void UdxStream::detach_socket() noexcept {
   tlp_timer_.cancel();
   zwp_timer_.cancel();
   keepalive_timer_.cancel();
+  pacing_timer_.cancel();
 }
 
 std::int64_t UdxStream::now_us() const {
-  return std::chrono::duration_cast<std::chrono::microseconds>(runtime_.now().time_since_epoch())
-      .count();
+  return now_us_of(runtime_);
+}
+
+std::int64_t UdxStream::min_rtt_ms() const noexcept {
+  return min_rtt_us_ < 0 ? kUdxNoMinRtt : clock_ms(min_rtt_us_);
+}
+
+UdxBbrContext UdxStream::bbr_context(std::int64_t now) const noexcept {
+  UdxBbrContext ctx;
+  ctx.now_ms = clock_ms(now);
+  ctx.inflight = inflight_;
+  ctx.max_payload = max_payload();
+  ctx.srtt_ms = rtt_.srtt();
+  ctx.ca_state = loss_state_;
+  return ctx;
 }
 
 std::uint32_t UdxStream::local_rwnd() const noexcept {
@@ -81,6 +108,7 @@ Result<void> UdxStream::connect(std::uint32_t remote_id, const Ipv4Address& remo
   remote_id_ = remote_id;
   remote_ = remote;
   state_ = UdxStreamState::connected;
+  if (socket_ != nullptr) mtu_.set_path_limit(socket_->socket().path_mtu(remote));
   if (ack_owed_) {
     ack_owed_ = false;
     send_state();
@@ -296,6 +324,8 @@ bool UdxStream::process_ack(const udx::Packet& packet) {
   }
 
   const std::int64_t now = now_us();
+  const bool data_in_flight = !sent_.empty();
+  const std::uint64_t lost_before = lost_total_;
   std::uint32_t delivered = 0;
   bool advanced = false;
   bool end_acked = false;
@@ -342,12 +372,13 @@ bool UdxStream::process_ack(const udx::Packet& packet) {
     }
   }
 
-  if (loss_state_ != LossState::open && udx::seq_compare(remote_acked_, high_seq_) >= 0)
-    loss_state_ = LossState::open;
-  if (delivered > 0) {
-    if (loss_state_ == LossState::open) cc_.on_ack(delivered);
-    detect_losses(now, false);
-  }
+  if (loss_state_ != UdxCaState::open && udx::seq_compare(remote_acked_, high_seq_) >= 0)
+    loss_state_ = UdxCaState::open;
+  if (delivered > 0) detect_losses(now, false);
+  // Congestion control sees every ack that found data in flight, even one delivering nothing.
+  if (data_in_flight)
+    cc_.on_ack(delivered, static_cast<std::uint32_t>(lost_total_ - lost_before), min_rtt_ms(),
+               bbr_context(now));
 
   if (advanced) {
     if (sent_.empty()) {
@@ -386,15 +417,25 @@ void UdxStream::on_packet_delivered(SentPacket& p, std::int64_t now_us) {
     tlp_outstanding_ = false;
     if (min_rtt_us_ < 0 || rtt_us < min_rtt_us_) min_rtt_us_ = rtt_us;
   }
+  if (p.mtu_probe) ++counters_.mtu_probes_acked;
+  mtu_.on_acked(p.mtu_probe);
+  p.mtu_probe = false;
+  // BBR's RTT is on its 1 ms clock; a retransmission's counts only if it cannot be the
+  // original's ack (not faster than the minimum RTT).
+  const std::int64_t rtt_ms = clock_ms(now_us) - clock_ms(p.sent_us);
+  const bool trusted = !p.retransmitted || rtt_ms >= min_rtt_ms();
+  cc_.on_delivered(p.rate, clock_ms(p.sent_us), p.seq, p.retransmitted, trusted ? rtt_ms : -1);
   // RFC 8985 §6.2 step 2: an ack faster than min_rtt for a retransmitted packet is most likely
   // for the original transmission, and would make every older packet look lost at once.
   if (p.retransmitted && min_rtt_us_ >= 0 && rtt_us < min_rtt_us_) return;
   // RACK: remember the most recently *sent* packet that has been delivered.
-  const bool newer = p.sent_us > rack_sent_us_ ||
-                     (p.sent_us == rack_sent_us_ && udx::seq_compare(p.seq, rack_seq_) > 0);
+  // Send order is the transmission counter, not (time, seq): a retransmission sent in the same
+  // clock tick as higher seqs went out after them (RFC 8985's tie-break by seq would call it
+  // older, and declare it lost one RTT later although its ack is just behind theirs).
+  const bool newer = p.xmit > rack_xmit_;
   if (newer) {
     rack_sent_us_ = p.sent_us;
-    rack_seq_ = p.seq;
+    rack_xmit_ = p.xmit;
     rack_rtt_us_ = rtt_us;
   } else if (!p.retransmitted) {
     reordering_seen_ = true;
@@ -404,15 +445,14 @@ void UdxStream::on_packet_delivered(SentPacket& p, std::int64_t now_us) {
 void UdxStream::detect_losses(std::int64_t now, bool on_rto) {
   if (rack_sent_us_ < 0 && !on_rto) return;
   std::int64_t reo_wnd = 0;
-  const bool tight = !reordering_seen_ && (loss_state_ != LossState::open || sacked_ >= 3);
+  const bool tight = !reordering_seen_ && (loss_state_ != UdxCaState::open || sacked_ >= 3);
   if (!tight && min_rtt_us_ >= 0)
     reo_wnd = std::min<std::int64_t>(min_rtt_us_ / 4, std::int64_t{rtt_.srtt()} * 1000);
   std::int64_t next_due = -1;
   bool lost_any = false;
   for (SentPacket& p : sent_) {
     if (p.sacked || !p.in_flight) continue;
-    const bool before = p.sent_us < rack_sent_us_ ||
-                        (p.sent_us == rack_sent_us_ && udx::seq_compare(p.seq, rack_seq_) < 0);
+    const bool before = p.xmit < rack_xmit_;
     if (!before && !on_rto) {
       // First transmissions are in send order, so none after this one can be "before" either.
       if (!p.retransmitted) break;
@@ -420,17 +460,17 @@ void UdxStream::detect_losses(std::int64_t now, bool on_rto) {
     }
     const std::int64_t due = p.sent_us + rack_rtt_us_ + reo_wnd;
     if (now >= due) {
-      mark_lost(p);
-      lost_any = true;
+      // A lost MTU probe says the path is too small for it, not that it is congested.
+      if (!mark_lost(p)) lost_any = true;
     } else if (!on_rto && (next_due < 0 || due < next_due)) {
       next_due = due;
     }
   }
-  if (lost_any && loss_state_ == LossState::open) {
-    loss_state_ = LossState::recovery;
+  if (lost_any && loss_state_ == UdxCaState::open) {
+    loss_state_ = UdxCaState::recovery;
     high_seq_ = seq_;
     ++counters_.fast_recoveries;
-    cc_.on_fast_recovery();
+    cc_.on_enter_recovery();
   }
   if (next_due >= 0) {
     rack_timer_.expires_after(std::chrono::microseconds(next_due - now), [this] {
@@ -440,14 +480,22 @@ void UdxStream::detect_losses(std::int64_t now, bool on_rto) {
   }
 }
 
-void UdxStream::mark_lost(SentPacket& p) {
-  if (p.lost || p.sacked) return;
+bool UdxStream::mark_lost(SentPacket& p) {
+  if (p.lost || p.sacked) return false;
   p.lost = true;
+  ++lost_total_;
   if (p.in_flight) {
     p.in_flight = false;
     --inflight_;
   }
   retransmit_.push_back(p.seq);
+  if (!p.mtu_probe) return false;
+  // Resent unpadded; the prober decides whether to try that size again.
+  p.mtu_probe = false;
+  p.padding = 0;
+  ++counters_.mtu_probes_lost;
+  mtu_.on_probe_lost();
+  return true;
 }
 
 // ---- sending -------------------------------------------------------------------------------
@@ -490,7 +538,7 @@ void UdxStream::flush() {
   const std::int64_t now = now_us();
   bool sent_any = false;
   // Retransmissions first; they ignore the peer's window (spec §3.3).
-  while (!retransmit_.empty() && inflight_ < cc_.cwnd()) {
+  while (!retransmit_.empty() && inflight_ < cc_.cwnd() && pacing_allows(now)) {
     const std::uint32_t seq = retransmit_.front();
     retransmit_.pop_front();
     const std::uint32_t idx = seq - remote_acked_;
@@ -504,6 +552,7 @@ void UdxStream::flush() {
     const std::uint64_t unsent = send_buf_.end_offset() - next_offset_;
     const bool end_now = end_queued_ && !end_sent_ && unsent <= max_payload();
     if (unsent == 0 && !end_now) break;
+    if (!pacing_allows(now)) break;
     send_new_packet(now, static_cast<std::uint32_t>(std::min<std::uint64_t>(unsent, max_payload())),
                     end_now);
     sent_any = true;
@@ -522,23 +571,47 @@ void UdxStream::flush() {
   }
 }
 
-void UdxStream::send_new_packet(std::int64_t now, std::uint32_t len, bool end) {
+bool UdxStream::pacing_allows(std::int64_t now) {
+  if (pacer_.may_send(clock_ms(now), cc_.pacing_bytes_per_ms())) return true;
+  // The budget only empties on a send, which armed the timer; re-arm in case it has run since.
+  if (!pacing_timer_.pending()) {
+    pacing_timer_.expires_after(std::chrono::milliseconds(kUdxPacingResumeMs), [this] { flush(); });
+  }
+  return false;
+}
+
+void UdxStream::send_new_packet(std::int64_t now, std::uint32_t len, bool end, bool tlp) {
   SentPacket p;
   p.offset = next_offset_;
   p.len = len;
-  p.seq = seq_++;
+  p.seq = seq_;
   p.sent_us = now;
   p.end = end;
+  // The next new DATA packet that padding can bring to the size being probed (never a TLP).
+  if (!tlp) {
+    if (const auto pad = mtu_.probe_padding(len)) {
+      p.mtu_probe = true;
+      p.padding = *pad;
+      mtu_.on_probe_sent();
+      ++counters_.mtu_probes_sent;
+    }
+  }
+  before_transmit(p, now, false);
+  ++seq_;
   p.in_flight = true;
   next_offset_ += len;
   if (end) end_sent_ = true;
+  const bool was_idle = inflight_ == 0;
   sent_.push_back(p);
   ++inflight_;
   ++counters_.packets_sent;
   transmit(sent_.back());
+  if (was_idle) cc_.on_transmit_start(bbr_context(now));
 }
 
 void UdxStream::resend(SentPacket& p, std::int64_t now) {
+  before_transmit(p, now, true);
+  const bool was_idle = inflight_ == 0;
   p.lost = false;
   p.in_flight = true;
   p.retransmitted = true;
@@ -546,14 +619,31 @@ void UdxStream::resend(SentPacket& p, std::int64_t now) {
   ++inflight_;
   ++counters_.retransmits;
   transmit(p);
+  if (was_idle) cc_.on_transmit_start(bbr_context(now));
+}
+
+void UdxStream::before_transmit(SentPacket& p, std::int64_t now, bool retransmit) {
+  cc_.before_send(send_buf_.size(), max_payload(), inflight_, retransmit || !retransmit_.empty());
+  // A new flight starts when nothing at all is unacked (libudx: seq == remote_acked).
+  p.rate = cc_.on_sent(!retransmit && sent_.empty(), clock_ms(now));
+  p.xmit = ++xmit_count_;
 }
 
 void UdxStream::transmit(const SentPacket& p) {
   // Retransmissions carry the current ack and window, as libudx a9af5de does.
-  const udx::Header h = header(0, p.seq);
-  const std::size_t n = udx::encode_data(out_, h, p.len > 0, p.end, {});
+  udx::Header h = header(0, p.seq);
+  h.type = static_cast<std::uint8_t>((p.len > 0 ? udx::kData : 0) | (p.end ? udx::kEnd : 0));
+  h.data_offset = p.padding;
+  // Header, then `padding` zero bytes (an MTU probe), then the payload copied from the ring.
+  const std::size_t n = udx::encode_packet(out_, h, {}, {});
   if (p.len > 0) send_buf_.copy_out(p.offset, std::span<std::uint8_t>(out_.data() + n, p.len));
   socket_->socket().send(remote_, ByteView(out_.data(), n + p.len));
+  // Pacing charges the UDX size, padding excepted, as libudx does; every transmission counts,
+  // tail loss probes included, though those may leave with the budget spent.
+  if (pacer_.charge(udx::kHeaderSize + p.len)) {
+    ++counters_.pacing_waits;
+    pacing_timer_.expires_after(std::chrono::milliseconds(kUdxPacingResumeMs), [this] { flush(); });
+  }
 }
 
 void UdxStream::send_state() {
@@ -605,7 +695,7 @@ void UdxStream::on_rto() {
     close(std::make_error_code(std::errc::timed_out));
     return;
   }
-  loss_state_ = LossState::loss;
+  loss_state_ = UdxCaState::loss;
   high_seq_ = seq_;
   cc_.on_rto();
   // The timer runs at 2·rto from now on without doubling rto itself (spec §3.5: 1, 3, 5 … s).
@@ -617,7 +707,7 @@ void UdxStream::on_rto() {
 
 void UdxStream::arm_tlp() {
   // RFC 8985 §7 as libudx arms it: only while open with nothing SACKed.
-  if (sent_.empty() || loss_state_ != LossState::open || sacked_ > 0) {
+  if (sent_.empty() || loss_state_ != UdxCaState::open || sacked_ > 0) {
     tlp_timer_.cancel();
     return;
   }
@@ -636,14 +726,14 @@ void UdxStream::arm_tlp() {
 
 void UdxStream::on_tlp() {
   if (state_ != UdxStreamState::connected || sent_.empty() || tlp_outstanding_ ||
-      loss_state_ != LossState::open)
+      loss_state_ != UdxCaState::open)
     return;
   const std::int64_t now = now_us();
   const std::uint64_t unsent = send_buf_.end_offset() - next_offset_;
   if (unsent > 0 || (end_queued_ && !end_sent_)) {
     // One new packet, ignoring cwnd and the peer's window.
     send_new_packet(now, static_cast<std::uint32_t>(std::min<std::uint64_t>(unsent, max_payload())),
-                    end_queued_ && !end_sent_ && unsent <= max_payload());
+                    end_queued_ && !end_sent_ && unsent <= max_payload(), true);
   } else {
     SentPacket& last = sent_.back();
     if (last.sacked) return;
@@ -692,6 +782,7 @@ void UdxStream::close(std::error_code ec) {
   tlp_timer_.cancel();
   zwp_timer_.cancel();
   keepalive_timer_.cancel();
+  pacing_timer_.cancel();
   if (socket_ != nullptr) socket_->remove_stream(id_);
   socket_ = nullptr;
   sent_.clear();

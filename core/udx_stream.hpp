@@ -3,8 +3,9 @@
 // libudx computes it (UdxRtt), RACK loss detection and RTO retransmission, the peer's receive
 // window with zero-window HEARTBEAT probes, END half-close, DESTROY, unordered messages.
 //
-// Also tail loss probes and keepalive. Not yet: BBR and pacing (UdxCongestion is a NewReno-style
-// stand-in), MTU probing (fixed at the 1200-byte base MTU), changeRemote, relaying.
+// Also tail loss probes, keepalive, BBR v1 congestion control (UdxCongestion: UdxRateSampler +
+// UdxBbr), token-bucket pacing (UdxPacer) and MTU probing from 1200 up to 1500 bytes
+// (UdxMtuProber). Not yet: changeRemote, relaying.
 //
 // Lifetime: the owner may destroy the stream at any time, including from inside any of its
 // handlers; after that no handler runs. Destroying a connected, open stream sends a DESTROY
@@ -22,6 +23,8 @@
 #include "core/timer.hpp"
 #include "core/udx_byte_ring.hpp"
 #include "core/udx_congestion.hpp"
+#include "core/udx_mtu.hpp"
+#include "core/udx_pacer.hpp"
 #include "core/udx_rtt.hpp"
 #include "core/udx_seq_bitmap.hpp"
 #include "core/udx_socket.hpp"
@@ -32,9 +35,6 @@
 
 namespace hdht::core {
 
-inline constexpr std::uint32_t kUdxMtuBase = 1200;
-// IPv4 20 + UDP 8 + UDX header 20.
-inline constexpr std::uint32_t kUdxIpv4Overhead = 48;
 inline constexpr std::uint32_t kUdxDefaultRwnd = 4194304;  // UDX_DEFAULT_RWND_MAX
 inline constexpr std::size_t kUdxHighWatermark = 262144;   // UDX_HIGH_WATERMARK
 inline constexpr std::uint32_t kUdxMaxRtoTimeouts = 6;     // UDX_MAX_RTO_TIMEOUTS
@@ -67,6 +67,10 @@ struct UdxStreamCounters {
   std::uint64_t tail_loss_probes = 0;
   std::uint64_t bytes_delivered = 0;
   std::uint64_t bytes_acked = 0;
+  std::uint64_t pacing_waits = 0;  // the pacing budget ran out and the 1 ms timer was armed
+  std::uint64_t mtu_probes_sent = 0;
+  std::uint64_t mtu_probes_acked = 0;
+  std::uint64_t mtu_probes_lost = 0;
 };
 
 class UdxStream {
@@ -132,26 +136,33 @@ class UdxStream {
   std::size_t send_buffered() const noexcept { return send_buf_.size(); }
   std::uint32_t local_rwnd() const noexcept;
   std::uint32_t peer_rwnd() const noexcept { return send_rwnd_; }
-  std::uint32_t max_payload() const noexcept { return kUdxMtuBase - kUdxIpv4Overhead; }
+  // Stream bytes per packet at the current MTU (1152 at 1200, 1452 at 1500).
+  std::uint32_t max_payload() const noexcept { return mtu_.max_payload(); }
+  std::uint32_t mtu() const noexcept { return mtu_.mtu(); }
+  const UdxMtuProber& mtu_prober() const noexcept { return mtu_; }
+  const UdxCongestion& congestion() const noexcept { return cc_; }
+  std::uint64_t pacing_bytes_per_ms() const noexcept { return cc_.pacing_bytes_per_ms(); }
   const UdxStreamCounters& counters() const noexcept { return counters_; }
   asio::any_io_executor runtime_executor() { return runtime_.executor(); }
 
  private:
   friend class UdxSocket;
 
-  enum class LossState { open, recovery, loss };
-
   struct SentPacket {
     std::uint64_t offset = 0;  // of its first byte in the send buffer
     std::uint32_t len = 0;
     std::uint32_t seq = 0;
     std::int64_t sent_us = 0;
+    std::uint64_t xmit = 0;  // order of its last transmission among all of this stream's
     bool end = false;
     bool retransmitted = false;
     bool sacked = false;
     bool lost = false;  // waiting in retransmit_
     bool in_flight = false;
+    bool mtu_probe = false;    // sent padded to the size being probed
+    std::uint8_t padding = 0;  // data offset of the next transmission (0 once a probe is lost)
     std::uint8_t rto_count = 0;
+    UdxRatePacket rate;  // delivery state at the last transmission
   };
 
   struct OutOfOrder {
@@ -172,15 +183,20 @@ class UdxStream {
   bool process_ack(const udx::Packet& packet);
   void on_packet_delivered(SentPacket& p, std::int64_t now_us);
   void detect_losses(std::int64_t now_us, bool on_rto);
-  void mark_lost(SentPacket& p);
+  // True if p was an MTU probe (whose loss is no sign of congestion).
+  bool mark_lost(SentPacket& p);
   bool after_write_side_acked();
 
   // Sending.
   void schedule_flush();
   void flush();
-  void send_new_packet(std::int64_t now_us, std::uint32_t len, bool end);
+  void send_new_packet(std::int64_t now_us, std::uint32_t len, bool end, bool tlp = false);
   void resend(SentPacket& p, std::int64_t now_us);
+  // Stamps p for rate sampling and informs BBR; before/after the datagram leaves.
+  void before_transmit(SentPacket& p, std::int64_t now_us, bool retransmit);
   void transmit(const SentPacket& p);
+  bool pacing_allows(std::int64_t now_us);
+  UdxBbrContext bbr_context(std::int64_t now_us) const noexcept;
   void send_state();
   void send_heartbeat();
   udx::Header header(std::uint8_t type, std::uint32_t seq) const;
@@ -200,6 +216,7 @@ class UdxStream {
   bool call(Fn&& fn);
   void close(std::error_code ec);
   std::int64_t now_us() const;
+  std::int64_t min_rtt_ms() const noexcept;
 
   UdxSocket* socket_;
   Runtime& runtime_;
@@ -227,13 +244,18 @@ class UdxStream {
   std::uint32_t sacked_ = 0;
   std::uint32_t send_rwnd_ = kUdxDefaultRwnd;
   std::uint32_t wl1_ = 0, wl2_ = 0;
-  LossState loss_state_ = LossState::open;
+  UdxCaState loss_state_ = UdxCaState::open;
   std::uint32_t high_seq_ = 0;
+  std::uint64_t lost_total_ = 0;  // packets ever marked lost (per-ack deltas feed BBR)
   UdxRtt rtt_;
+  UdxMtuProber mtu_;
   UdxCongestion cc_;
+  UdxPacer pacer_;
+  Timer pacing_timer_;
   std::int64_t min_rtt_us_ = -1;
   std::int64_t rack_sent_us_ = -1;
-  std::uint32_t rack_seq_ = 0;
+  std::uint64_t rack_xmit_ = 0;
+  std::uint64_t xmit_count_ = 0;  // transmissions so far: SentPacket::xmit
   std::int64_t rack_rtt_us_ = 0;
   bool reordering_seen_ = false;
   std::uint32_t zwp_backoff_ms_ = 0;

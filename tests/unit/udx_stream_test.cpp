@@ -12,6 +12,8 @@
 #include "core/datagram_socket.hpp"
 #include "core/sim_network.hpp"
 #include "core/sim_runtime.hpp"
+#include "core/udx_bbr.hpp"
+#include "core/udx_mtu.hpp"
 #include "core/udx_rtt.hpp"
 #include "core/udx_seq_bitmap.hpp"
 #include "core/udx_socket.hpp"
@@ -95,8 +97,9 @@ struct End {
 };
 
 struct Pair {
-  explicit Pair(SimLink link = {}, std::uint64_t seed = 7) : net(seed, link) {
-    net.add_host(kIpA);
+  explicit Pair(SimLink link = {}, std::uint64_t seed = 7, SimHostOptions a_options = {})
+      : net(seed, link) {
+    net.add_host(kIpA, std::move(a_options));
     net.add_host(kIpB);
     a = std::make_unique<End>(net, kIpA, 0x01020304);
     b = std::make_unique<End>(net, kIpB, 0x0a0b0c0d);
@@ -105,6 +108,21 @@ struct Pair {
   }
   SimNetwork net;
   std::unique_ptr<End> a, b;
+};
+
+// Sees every datagram host A sends: the IP size and data offset of each DATA packet.
+struct DataPacketRecorder final : SimGateway {
+  struct Seen {
+    std::size_t ip_size;
+    std::uint8_t data_offset;
+  };
+  bool outbound(SimPacket& p, TimePoint) override {
+    auto h = udx::decode_header(p.data);
+    if (h && h->has(udx::kData)) seen.push_back({p.data.size() + 28, h->data_offset});
+    return true;
+  }
+  bool inbound(SimPacket&, TimePoint) override { return true; }
+  std::vector<Seen> seen;
 };
 
 double seconds(Duration d) {
@@ -559,4 +577,146 @@ TEST_CASE("udx stream: data far ahead of the ack is dropped, not buffered", "[un
   CHECK(acks[2].type == udx::kSack);  // held 1 and 3: [1,2) [3,4)
   CHECK(acks[3].ack == 2);
   CHECK(acks[3].type == udx::kSack);
+}
+
+TEST_CASE("udx stream: MTU probing climbs to 1500 in 32-byte steps, probes padded", "[unit][udx]") {
+  auto recorder = std::make_shared<DataPacketRecorder>();
+  SimHostOptions a_options;
+  a_options.gateway = recorder;
+  Pair p(SimLink{}, 7, a_options);
+  CHECK(p.a->stream->mtu() == 1200);
+  CHECK(p.a->stream->max_payload() == 1152);
+  // Long enough for 11 probes, one round trip each.
+  const Bytes data = pattern(32 << 20, 5);
+  p.a->send_all(data, true);
+  REQUIRE(p.net.run_until([&] { return p.b->ended; }, 120s));
+  CHECK(p.b->received == data);
+  const auto& c = p.a->stream->counters();
+  CHECK(p.a->stream->mtu() == 1500);
+  CHECK(p.a->stream->max_payload() == 1452);
+  CHECK(p.a->stream->mtu_prober().state() == UdxMtuState::complete);
+  CHECK(c.mtu_probes_sent == 11);
+  CHECK(c.mtu_probes_acked == 11);
+  CHECK(c.mtu_probes_lost == 0);
+  // On the wire: the padded packets (data offset > 0) are exactly the probe sizes after the
+  // invisible 1200 one, and nothing ever exceeds 1500 bytes of IP.
+  std::vector<std::size_t> probes;
+  std::size_t largest = 0;
+  for (const auto& s : recorder->seen) {
+    largest = std::max(largest, s.ip_size);
+    if (s.data_offset > 0) probes.push_back(s.ip_size);
+  }
+  const std::vector<std::size_t> expected{1232, 1264, 1296, 1328, 1360,
+                                          1392, 1424, 1456, 1488, 1500};
+  CHECK(probes == expected);
+  CHECK(largest == 1500);
+  // Every probe is a full packet at the previous MTU plus 32 bytes of padding (the last, 12).
+  std::size_t padded = 0;
+  for (const auto& s : recorder->seen)
+    if (s.data_offset > 0) {
+      CHECK(s.data_offset == (s.ip_size == 1500 ? 12 : 32));
+      ++padded;
+    }
+  CHECK(padded == 10);
+}
+
+TEST_CASE("udx stream: MTU probing stops below a 1400-byte path MTU and falls back",
+          "[unit][udx]") {
+  SimLink link;
+  link.mtu = 1400;
+  Pair p(link);
+  const Bytes data = pattern(32 << 20, 6);
+  p.a->send_all(data, true);
+  REQUIRE(p.net.run_until([&] { return p.b->ended; }, 120s));
+  CHECK(p.b->received == data);
+  const auto& c = p.a->stream->counters();
+  // 1200 … 1392 acked (7), then 3 probes of 1424 dropped by the path: the search ends at 1392.
+  CHECK(p.a->stream->mtu() == 1392);
+  CHECK(p.a->stream->max_payload() == 1344);
+  CHECK(p.a->stream->mtu_prober().state() == UdxMtuState::complete);
+  CHECK(c.mtu_probes_acked == 7);
+  CHECK(c.mtu_probes_lost == 3);
+  CHECK(c.mtu_probes_sent == 10);
+  CHECK(p.net.stats().packets_too_big == 3);
+  // Each lost probe was resent unpadded, and none of that counts as congestion.
+  CHECK(c.retransmits == 3);
+  CHECK(c.fast_recoveries == 0);
+  CHECK(c.rto_expiries == 0);
+}
+
+TEST_CASE("udx stream: pacing holds a zero-latency sender to the initial pacing rate",
+          "[unit][udx]") {
+  // With no delay acks return at once, so only the token bucket limits the sender; and with
+  // 0 ms RTTs BBR never gets a usable bandwidth sample, so the rate stays the initial one:
+  // 10 packets/ms × 1152 × 2.88539 × 0.99 = 32907 bytes/ms.
+  SimLink link;
+  link.latency = 0ms;
+  Pair p(link);
+  REQUIRE(p.a->stream->pacing_bytes_per_ms() == 32907);
+  const Bytes data = pattern(4 << 20, 7);
+  p.a->send_all(data, true);
+  const TimePoint start = p.net.now();
+  // Look half-way between the 1 ms refills, so each look covers exactly one.
+  p.net.run_for(500us);
+  const std::uint64_t first_ms = p.a->sock->counters().sent_bytes;
+  std::uint64_t last = first_ms;
+  std::uint64_t worst_ms = 0;
+  for (int ms = 0; !p.b->ended && ms < 1000; ++ms) {
+    p.net.run_for(1ms);
+    const std::uint64_t sent = p.a->sock->counters().sent_bytes;
+    worst_ms = std::max(worst_ms, sent - last);
+    last = sent;
+  }
+  REQUIRE(p.b->ended);
+  CHECK(p.b->received == data);
+  const double elapsed_ms = seconds(p.net.now() - start) * 1000;
+  INFO("4 MiB in " << elapsed_ms << " ms; worst ms " << worst_ms << " bytes, first " << first_ms);
+  // The first millisecond spends the initial 25000-byte budget (+ the packet that crosses 0).
+  CHECK(first_ms <= 25000 + 1500);
+  CHECK(first_ms >= 25000);
+  // Afterwards each millisecond's budget is set to 32907, overshot by at most one packet.
+  CHECK(worst_ms <= 32907 + 1500);
+  CHECK(worst_ms >= 32907);
+  // ~23 full 1452-byte packets a ms: 4 MiB takes ~126 ms, not the 0 ms an unpaced sender would.
+  CHECK(elapsed_ms >= 120);
+  CHECK(elapsed_ms <= 135);
+  CHECK(p.a->stream->counters().pacing_waits >= 100);
+  CHECK(p.a->stream->pacing_bytes_per_ms() == 32907);
+}
+
+TEST_CASE("udx stream: BBR leaves STARTUP in a bulk transfer and never goes below 4",
+          "[unit][udx]") {
+  SimLink link;
+  link.latency = 10ms;
+  Pair p(link);
+  const Bytes data = pattern(32 << 20, 8);
+  p.a->send_all(data, true);
+  UdxBbrState last = UdxBbrState::startup;
+  std::vector<UdxBbrState> states{last};
+  std::uint32_t min_cwnd = 0xFFFFFFFF;
+  bool done = false;
+  for (int i = 0; i < 60000 && !done; ++i) {
+    p.net.run_for(1ms);
+    const UdxBbr& bbr = p.a->stream->congestion().bbr();
+    if (bbr.state() != last) {
+      last = bbr.state();
+      states.push_back(last);
+    }
+    min_cwnd = std::min(min_cwnd, p.a->stream->cwnd());
+    done = p.b->ended;
+  }
+  REQUIRE(done);
+  CHECK(p.b->received == data);
+  const UdxBbr& bbr = p.a->stream->congestion().bbr();
+  CHECK(bbr.full_bw_reached());
+  // Limited by the receive window, in flight is about one BDP when the pipe is found full, so
+  // DRAIN lasts less than the 1 ms between our looks.
+  REQUIRE(states.size() >= 2);
+  CHECK((states[1] == UdxBbrState::drain || states[1] == UdxBbrState::probe_bw));
+  CHECK(bbr.state() == UdxBbrState::probe_bw);
+  CHECK(bbr.round_count() >= 10);
+  CHECK(bbr.min_rtt_ms() == 20);
+  CHECK(min_cwnd >= 4);
+  // Limited by the peer's 4 MiB window (~2900 packets of 1452 bytes per 20 ms round trip).
+  CHECK(bbr.max_bw() == Approx(4194304.0 / 1452 / 20).epsilon(0.15));
 }
