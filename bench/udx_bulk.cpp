@@ -406,7 +406,7 @@ class Bench {
       j["packets_received"] = c.packets_received;
       j["duplicates"] = c.duplicates_received;
       j["acks_sent"] = c.acks_sent;
-      j["mtu"] = kUdxMtuBase;
+      j["mtu"] = udx_stream_->mtu();
       j["srtt_ms"] = udx_stream_->rtt().srtt();
     }
     if (sock_) {
