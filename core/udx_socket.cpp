@@ -66,4 +66,9 @@ void UdxSocket::remove_stream(std::uint32_t id) noexcept {
   --own_streams_;
 }
 
+void UdxSocket::adopt_stream(UdxSocket& from) noexcept {
+  --from.own_streams_;
+  ++own_streams_;
+}
+
 }  // namespace hdht::core

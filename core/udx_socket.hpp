@@ -54,7 +54,8 @@ class UdxSocket {
 
   // Across the whole instance.
   bool has_stream(std::uint32_t id) const { return table_->contains(id); }
-  // Streams created on this socket and still registered.
+  // Registered streams sending through this socket: created on it, or moved to it by
+  // change_remote() (which takes them off their previous socket's count).
   std::size_t stream_count() const noexcept { return own_streams_; }
   UdxStreamTable& table() noexcept { return *table_; }
   Runtime& runtime() noexcept { return runtime_; }
@@ -66,6 +67,8 @@ class UdxSocket {
   // Ids are unique per instance; false if taken.
   bool add_stream(std::uint32_t id, UdxStream* stream);
   void remove_stream(std::uint32_t id) noexcept;
+  // A registered stream now sends through this socket instead of `from` (same table).
+  void adopt_stream(UdxSocket& from) noexcept;
 
   Runtime& runtime_;
   DatagramSocket& socket_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 
@@ -155,6 +156,35 @@ Result<void> UdxStream::send_message(ByteView data) {
   const std::size_t n = udx::encode_message(out_, header(udx::kMessage, seq_), data);
   socket_->socket().send(remote_, ByteView(out_.data(), n));
   return {};
+}
+
+Result<bool> UdxStream::change_remote(UdxSocket& socket, std::uint32_t remote_id,
+                                      const Ipv4Address& remote, std::function<void()> on_changed) {
+  if (state_ != UdxStreamState::connected || socket_ == nullptr)
+    return std::make_error_code(std::errc::not_connected);
+  // Ids are only unique within an instance: on another table ours could collide.
+  if (&socket.table() != &socket_->table() || remote.port == 0)
+    return std::make_error_code(std::errc::invalid_argument);
+  if (remote_changing_) return std::make_error_code(std::errc::operation_in_progress);
+  remote_id_ = remote_id;
+  remote_ = remote;
+  if (&socket != socket_) {
+    socket.adopt_stream(*socket_);
+    socket_ = &socket;
+  }
+  // libudx counts the DATA packet being assembled as sent to the old path; our equivalent is
+  // bytes written but not yet packetised (they go out to the new path all the same).
+  const bool assembling = send_buf_.end_offset() > next_offset_;
+  const std::uint32_t seq_of_change = seq_ + (assembling ? 1 : 0);
+  // The new path's MTU is unknown. libudx also forgets the OS limit here; asking the socket
+  // for it, as connect() does, only keeps us from probing beyond what the OS will send.
+  mtu_.reset();
+  mtu_.set_path_limit(socket_->socket().path_mtu(remote));
+  if (seq_of_change == remote_acked_) return true;
+  remote_changing_ = true;
+  seq_on_remote_changed_ = seq_of_change;
+  on_remote_changed_ = std::move(on_changed);
+  return false;
 }
 
 void UdxStream::pause_reading() {
@@ -321,6 +351,13 @@ bool UdxStream::process_ack(const udx::Packet& packet) {
     wl1_ = h.seq;
     wl2_ = h.ack;
     if (send_rwnd_ > 0) zwp_timer_.cancel();
+  }
+
+  // Where libudx completes a deferred change: before the ack is processed, once the old path's
+  // packets are all acked (any packet whose ack reaches the seq of the change).
+  if (remote_changing_ && udx::seq_compare(h.ack, seq_on_remote_changed_) >= 0) {
+    remote_changing_ = false;
+    if (auto cb = std::exchange(on_remote_changed_, nullptr); cb && !call(cb)) return false;
   }
 
   const std::int64_t now = now_us();
@@ -587,8 +624,11 @@ void UdxStream::send_new_packet(std::int64_t now, std::uint32_t len, bool end, b
   p.seq = seq_;
   p.sent_us = now;
   p.end = end;
+  p.to = remote_;
+  p.remote_id = remote_id_;
   // The next new DATA packet that padding can bring to the size being probed (never a TLP).
-  if (!tlp) {
+  // Not while the remote is changing: an ack could come from either path (libudx likewise).
+  if (!tlp && !remote_changing_) {
     if (const auto pad = mtu_.probe_padding(len)) {
       p.mtu_probe = true;
       p.padding = *pad;
@@ -632,12 +672,13 @@ void UdxStream::before_transmit(SentPacket& p, std::int64_t now, bool retransmit
 void UdxStream::transmit(const SentPacket& p) {
   // Retransmissions carry the current ack and window, as libudx a9af5de does.
   udx::Header h = header(0, p.seq);
+  h.id = p.remote_id;
   h.type = static_cast<std::uint8_t>((p.len > 0 ? udx::kData : 0) | (p.end ? udx::kEnd : 0));
   h.data_offset = p.padding;
   // Header, then `padding` zero bytes (an MTU probe), then the payload copied from the ring.
   const std::size_t n = udx::encode_packet(out_, h, {}, {});
   if (p.len > 0) send_buf_.copy_out(p.offset, std::span<std::uint8_t>(out_.data() + n, p.len));
-  socket_->socket().send(remote_, ByteView(out_.data(), n + p.len));
+  socket_->socket().send(p.to, ByteView(out_.data(), n + p.len));
   // Pacing charges the UDX size, padding excepted, as libudx does; every transmission counts,
   // tail loss probes included, though those may leave with the budget spent.
   if (pacer_.charge(udx::kHeaderSize + p.len)) {
@@ -785,6 +826,8 @@ void UdxStream::close(std::error_code ec) {
   pacing_timer_.cancel();
   if (socket_ != nullptr) socket_->remove_stream(id_);
   socket_ = nullptr;
+  remote_changing_ = false;
+  on_remote_changed_ = nullptr;
   sent_.clear();
   retransmit_.clear();
   drop_out_of_order();

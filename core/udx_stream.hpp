@@ -5,7 +5,8 @@
 //
 // Also tail loss probes, keepalive, BBR v1 congestion control (UdxCongestion: UdxRateSampler +
 // UdxBbr), token-bucket pacing (UdxPacer) and MTU probing from 1200 up to 1500 bytes
-// (UdxMtuProber). Not yet: changeRemote, relaying.
+// (UdxMtuProber), changing the remote (change_remote, for hyperdht's relay → direct upgrade).
+// Not yet: relaying.
 //
 // Lifetime: the owner may destroy the stream at any time, including from inside any of its
 // handlers; after that no handler runs. Destroying a connected, open stream sends a DESTROY
@@ -115,6 +116,20 @@ class UdxStream {
   void destroy();
   // One unordered MESSAGE datagram (at most 2028 bytes reach a udx-native peer whole).
   Result<void> send_message(ByteView data);
+  // libudx udx_stream_change_remote / udx-native changeRemote (spec §2.8): from now on the
+  // stream sends through `socket` (same UDX instance: same UdxStreamTable) to `remote_id` at
+  // `remote`; new packets carry the new id to the new address, while every packet already sent
+  // keeps the id and address it first went to, so its retransmissions take the old path (they
+  // leave through the new socket, as libudx's do). The MTU drops back to 1200, not searching.
+  // True: nothing was unacked, the change is complete and on_changed is NOT called (udx-native's
+  // null return; no re-entrant callback). False: deferred until an ack covers everything sent
+  // before the change; then on_changed runs once (it may destroy the stream), with MTU probes
+  // suppressed meanwhile. If the stream closes first, on_changed never runs (on_close does).
+  // A callback per call rather than a handler, as libudx's and udx-native's promise are.
+  // Errors: not_connected unless connected, invalid_argument for a socket of another instance
+  // or port 0, operation_in_progress while a change is pending (udx-native throws too).
+  Result<bool> change_remote(UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& remote,
+                             std::function<void()> on_changed = {});
 
   // Flow control: while paused, in-order bytes are kept and the advertised window shrinks by
   // their size, which stops the peer at zero; resume delivers them (and then END, if it came).
@@ -128,6 +143,8 @@ class UdxStream {
   std::uint32_t remote_id() const noexcept { return remote_id_; }
   const Ipv4Address& remote() const noexcept { return remote_; }
   UdxStreamState state() const noexcept { return state_; }
+  // A change_remote() is waiting for the old path's packets to be acked.
+  bool remote_changing() const noexcept { return remote_changing_; }
   bool write_ended() const noexcept { return write_ended_; }
   bool read_ended() const noexcept { return read_ended_; }
   const UdxRtt& rtt() const noexcept { return rtt_; }
@@ -163,6 +180,10 @@ class UdxStream {
     std::uint8_t padding = 0;  // data offset of the next transmission (0 once a probe is lost)
     std::uint8_t rto_count = 0;
     UdxRatePacket rate;  // delivery state at the last transmission
+    // Where it first went: a retransmission after change_remote() must reach the peer by the
+    // path the original took (libudx pins pkt->remote_addr and the header's id).
+    Ipv4Address to;
+    std::uint32_t remote_id = 0;
   };
 
   struct OutOfOrder {
@@ -227,6 +248,9 @@ class UdxStream {
   UdxStreamState state_ = UdxStreamState::unconnected;
   std::uint32_t remote_id_ = 0;
   Ipv4Address remote_;
+  bool remote_changing_ = false;
+  std::uint32_t seq_on_remote_changed_ = 0;  // an ack at or past it completes the change
+  std::function<void()> on_remote_changed_;
 
   // Send side.
   UdxByteRing send_buf_;           // written, not yet acked

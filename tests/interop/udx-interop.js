@@ -5,10 +5,12 @@
 // The C++ peer (tests/interop/udx_peer.cpp) speaks JSON lines on stdin/stdout. Checks: bulk
 // transfer each way with SHA-256 compared on both ends (8 MiB; 64 MiB with --big), many small
 // writes, END from either side with half-close, DESTROY mid-transfer from either side, unordered
-// messages both ways, a C++ stream connected by its firewall hook on the first JS packet. Every wait is bounded. Prints one line per check, "N passed, N failed" last.
+// messages both ways, a C++ stream connected by its firewall hook on the first JS packet,
+// changeRemote mid-transfer (C++ first / JS first). Every wait is bounded. Prints one line per
+// check, "N passed, N failed" last.
 const crypto = require('crypto')
 const UDX = require('udx-native')
-const { CppPeer, withTimeout } = require('./lib/peer')
+const { CppPeer, withTimeout, until } = require('./lib/peer')
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 20000
@@ -53,6 +55,7 @@ function watch (stream) {
 }
 
 let nextId = 100
+let cppReceived2 = 0 // the C++ peer's second socket's datagram count at the last close
 async function pair (udx, socket, cpp, cppPort) {
   const jsId = nextId++
   const cppId = nextId++
@@ -75,6 +78,71 @@ async function writeAll (stream, total, chunk) {
     if (!stream.write(buf)) await new Promise((resolve) => stream.once('drain', resolve))
   }
   return hash.digest('hex')
+}
+
+// changeRemote mid-transfer (hyperdht's relay -> direct upgrade, spec §2.8): each side has a
+// second socket of the same UDX instance; while 8 MiB flow each way both ends move their stream
+// there (the C++ one first, or the JS one). The JS stream accepts packets on its old socket:
+// udx-native runs the firewall for a packet that reaches a stream on a socket other than its
+// own, and the default firewallAll would drop the old path's acks and retransmissions.
+async function changeRemote (udx, socket, socket2, cpp, ready, cppFirst) {
+  const label = cppFirst ? 'C++ changes first' : 'JS changes first'
+  const jsId = nextId++
+  const cppId = nextId++
+  const js = udx.createStream(jsId, { firewall: () => false })
+  // A failed check must not leave the stream open: its sockets would never close.
+  try {
+    await changeRemoteChecks(js, cpp, ready, socket, socket2, jsId, cppId, label, cppFirst)
+  } catch (err) {
+    js.destroy()
+    cpp.send({ op: 'destroy', id: cppId })
+    throw err
+  }
+}
+
+async function changeRemoteChecks (js, cpp, ready, socket, socket2, jsId, cppId, label, cppFirst) {
+  const size = 8 * 1024 * 1024
+  const w = watch(js)
+  let jsChanged = 0
+  js.on('remote-changed', () => jsChanged++)
+  await cpp.request({ op: 'stream', id: cppId })
+  js.connect(socket, cppId, ready.port, HOST)
+  await cpp.request({ op: 'connect', id: cppId, remoteId: jsId, port: socket.address().port })
+  cpp.send({ op: 'send', id: cppId, bytes: size, seed: 11, chunk: 65536, end: true })
+  const writing = writeAll(js, size, 65536)
+  await cpp.wait((e) => e.event === 'progress' && e.id === cppId, 'cpp progress')
+  check(`changeRemote (${label}): JS has data mid-transfer`, await until(() => w.bytes >= 1024 * 1024, WAIT_MS, 2), w.bytes)
+  const rx2 = socket2.packetsReceived
+  const cppChange = async () => {
+    cpp.send({ op: 'change_remote', id: cppId, remoteId: jsId, port: socket2.address().port, socket: 2 })
+    const ev = await cpp.wait((e) => (e.event === 'ok' || e.event === 'error') && e.op === 'change_remote' && e.id === cppId, 'cpp change_remote')
+    if (ev.event !== 'ok') throw new Error(`change_remote: ${ev.error}`)
+    return ev
+  }
+  let cppOk, jsChanging
+  if (cppFirst) {
+    cppOk = await cppChange()
+    jsChanging = js.changeRemote(socket2, cppId, ready.port2, HOST)
+  } else {
+    jsChanging = js.changeRemote(socket2, cppId, ready.port2, HOST)
+    cppOk = await cppChange()
+  }
+  if (!cppOk.immediate) await cpp.wait((e) => e.event === 'remote-changed' && e.id === cppId, 'cpp remote-changed')
+  if (jsChanging) await withTimeout(jsChanging, WAIT_MS, 'js remote-changed')
+  const digest = await withTimeout(writing, 60000, 'js writes')
+  js.end()
+  const sent = await cpp.wait((e) => e.event === 'sent' && e.id === cppId, 'cpp sent', 60000)
+  const end = await cpp.wait((e) => e.event === 'end' && e.id === cppId, 'cpp end', 60000)
+  await withTimeout(w.ended, 60000, 'js end')
+  check(`changeRemote (${label}): C++ -> JS SHA-256 intact`, w.bytes === size && w.digest === sent.sha256, { bytes: w.bytes })
+  check(`changeRemote (${label}): JS -> C++ SHA-256 intact`, end.bytes === size && end.sha256 === digest, { bytes: end.bytes })
+  const close = await cpp.wait((e) => e.event === 'close' && e.id === cppId, 'cpp close')
+  await withTimeout(w.closed, WAIT_MS, 'js close')
+  const extra = cpp.events.filter((e) => e.event === 'remote-changed' && e.id === cppId).length
+  check(`changeRemote (${label}): remote-changed once on each side`, jsChanged === 1 && extra === 0, { cppImmediate: cppOk.immediate, js: jsChanged, cppExtra: extra })
+  check(`changeRemote (${label}): both sides use their second sockets`, js.remotePort === ready.port2 && socket2.packetsReceived > rx2 && close.received2 > cppReceived2, { js: socket2.packetsReceived - rx2, cpp: close.received2 - cppReceived2 })
+  cppReceived2 = close.received2
+  check(`changeRemote (${label}): clean close`, close.error === '' && !w.error, { cpp: close.error, js: w.error && w.error.code })
 }
 
 async function main () {
@@ -207,6 +275,18 @@ async function main () {
       check('JS DESTROY mid-transfer: C++ gets ECONNRESET', close.error === 'ECONNRESET', close.error)
       check('JS DESTROY: C++ had received part, not all', close.bytes > 0 && close.bytes < 64 * 1024 * 1024, close.bytes)
       await withTimeout(Promise.race([writing, new Promise((resolve) => setTimeout(resolve, 100))]), WAIT_MS, 'writer')
+    }
+
+    // 6. changeRemote mid-transfer, C++ first and JS first.
+    {
+      const socket2 = udx.createSocket()
+      socket2.bind(0, HOST)
+      try {
+        await changeRemote(udx, socket, socket2, cpp, ready, true)
+        await changeRemote(udx, socket, socket2, cpp, ready, false)
+      } finally {
+        await withTimeout(socket2.close(), 5000, 'socket2 close').catch(() => {})
+      }
     }
   } catch (err) {
     check('scenario', false, String(err && err.stack ? err.stack : err))

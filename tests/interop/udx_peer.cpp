@@ -1,7 +1,7 @@
 // The C++ side of tests/interop/udx-interop.js: UDX streams (core::UdxSocket/UdxStream) on a
 // real loopback UDP socket, driven by newline-delimited JSON on stdin, reporting JSON on stdout.
 //
-//   stdout: {"event":"ready","port":P}
+//   stdout: {"event":"ready","port":P,"port2":P2}   P2: a second socket of the same UDX instance
 //   stdin:  {"op":"stream","id":N[,"accept":R]}             -> {"event":"ok","op":"stream","id":N}
 //               with accept: unconnected, its firewall hook connects it to (R, source) on the
 //               first packet -> {"event":"firewall","id":N,"port":P,"ok":b}
@@ -12,6 +12,9 @@
 //           {"op":"write","id":N,"hex":H} / {"op":"end","id":N} / {"op":"destroy","id":N}
 //           {"op":"message","id":N,"hex":H}
 //           {"op":"stats","id":N}  -> {"event":"stats","id":N,"retransmits":..,"rtos":..,...}
+//           {"op":"change_remote","id":N,"remoteId":R,"port":P,"socket":1|2}
+//               -> {"event":"ok","op":"change_remote","id":N,"immediate":b}, and when deferred
+//               later {"event":"remote-changed","id":N}
 //           {"op":"exit"}
 //   events: {"event":"end","id":N,"bytes":B,"sha256":hex}   the peer's END, over all bytes read
 //           {"event":"close","id":N,"error":""|"ECONNRESET"|"ETIMEDOUT"|..., "bytes":B}
@@ -85,6 +88,15 @@ int main() {
   std::unique_ptr<DatagramSocket> sock = std::move(*bound);
   UdxSocket udx(runtime, *sock);
   udx.attach({});
+  // For change_remote: hyperdht moves a stream from one socket of its instance to another.
+  auto bound2 = runtime.bind_udp({{127, 0, 0, 1}, 0});
+  if (!bound2) {
+    emit({{"event", "error"}, {"error", bound2.error().message()}});
+    return 1;
+  }
+  std::unique_ptr<DatagramSocket> sock2 = std::move(*bound2);
+  UdxSocket udx2(runtime, *sock2, &udx.table());
+  udx2.attach({});
   std::map<std::uint32_t, Peer> peers;
   bool done = false;
 
@@ -188,7 +200,8 @@ int main() {
               {"acks", c.acks_sent},
               {"sendDropped", sock->counters().send_dropped},
               {"sendErrors", sock->counters().send_errors},
-              {"received", sock->counters().received_datagrams}});
+              {"received", sock->counters().received_datagrams},
+              {"received2", sock2->counters().received_datagrams}});
       };
       emit({{"event", "ok"}, {"op", op}, {"id", id}});
       return;
@@ -225,6 +238,16 @@ int main() {
     } else if (op == "message") {
       const auto bytes = from_hex(cmd.value("hex", ""));
       if (bytes) (void)p.stream->send_message(*bytes);
+    } else if (op == "change_remote") {
+      UdxSocket& to = cmd.value("socket", 1) == 2 ? udx2 : udx;
+      auto r = p.stream->change_remote(to, cmd.value("remoteId", 0u),
+                                       {{127, 0, 0, 1}, cmd.value("port", std::uint16_t{0})}, [id] {
+                                         emit({{"event", "remote-changed"}, {"id", id}});
+                                       });
+      if (!r)
+        emit({{"event", "error"}, {"op", op}, {"id", id}, {"error", r.error().message()}});
+      else
+        emit({{"event", "ok"}, {"op", op}, {"id", id}, {"immediate", *r}});
     } else if (op == "stats") {
       // For udx-impaired.js: a stream's recovery counters without closing it.
       const auto& c = p.stream->counters();
@@ -243,7 +266,9 @@ int main() {
     }
   };
 
-  emit({{"event", "ready"}, {"port", sock->local_address().port}});
+  emit({{"event", "ready"},
+        {"port", sock->local_address().port},
+        {"port2", sock2->local_address().port}});
 
   // stdin is read on its own thread and handed to the executor line by line.
   auto work = boost::asio::make_work_guard(ctx);

@@ -3,6 +3,8 @@
 // ../shared/spec/udx.md §2.6, §3.4), SACK-driven retransmission, flow control, demultiplexing.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -719,4 +721,311 @@ TEST_CASE("udx stream: BBR leaves STARTUP in a bulk transfer and never goes belo
   CHECK(min_cwnd >= 4);
   // Limited by the peer's 4 MiB window (~2900 packets of 1452 bytes per 20 ms round trip).
   CHECK(bbr.max_bw() == Approx(4194304.0 / 1452 / 20).epsilon(0.15));
+}
+
+// ---- change_remote (spec §2.8) -------------------------------------------------------------
+
+namespace {
+
+constexpr std::uint16_t kPort2 = kPort + 1;
+
+// A second socket of an End's UDX instance (its stream table), as a HyperDHT node's holepunch
+// socket beside its server socket. Declare after the End: the End's socket owns the table.
+struct SecondSocket {
+  SecondSocket(End& end, const SimNetwork::Ip& ip) {
+    auto s = end.rt.bind_udp({ip, kPort2});
+    REQUIRE(s.has_value());
+    sock = std::move(*s);
+    udx = std::make_unique<UdxSocket>(end.rt, *sock, &end.udx->table());
+    udx->attach({});
+  }
+  std::unique_ptr<DatagramSocket> sock;
+  std::unique_ptr<UdxSocket> udx;
+};
+
+// A bare socket that records the UDX packets it gets and can answer with crafted acks.
+struct RawPeer {
+  RawPeer(SimRuntime& rt, const Ipv4Address& at) : addr(at) {
+    auto s = rt.bind_udp(at);
+    REQUIRE(s.has_value());
+    sock = std::move(*s);
+    sock->set_receive_handler([this](ByteView d, const Ipv4Address& from) {
+      auto h = udx::decode_header(d);
+      REQUIRE(h.has_value());
+      got.push_back({*h, from});
+    });
+  }
+  void ack(const Ipv4Address& to, std::uint32_t stream_id, std::uint32_t ack) {
+    std::array<std::uint8_t, 20> buf{};
+    udx::Header h;
+    h.type = udx::kState;
+    h.id = stream_id;
+    h.rwnd = kUdxDefaultRwnd;
+    h.ack = ack;
+    REQUIRE(udx::encode_header(buf, h) == 20);
+    sock->send(to, ByteView(buf.data(), buf.size()));
+  }
+  std::vector<std::uint32_t> data_seqs() const {
+    std::vector<std::uint32_t> v;
+    for (const auto& [h, from] : got)
+      if (h.has(udx::kData)) v.push_back(h.seq);
+    return v;
+  }
+  struct Got {
+    udx::Header header;
+    Ipv4Address from;
+  };
+  Ipv4Address addr;
+  std::unique_ptr<DatagramSocket> sock;
+  std::vector<Got> got;
+};
+
+// Every DATA packet host A sends (first transmissions and retransmissions); can drop the first
+// transmission of one seq.
+struct PathRecorder final : SimGateway {
+  struct Seen {
+    std::uint32_t seq;
+    std::uint32_t id;
+    Ipv4Address from, to;
+  };
+  bool outbound(SimPacket& p, TimePoint) override {
+    auto h = udx::decode_header(p.data);
+    if (!h || !h->has(udx::kData)) return true;
+    seen.push_back({h->seq, h->id, p.from, p.to});
+    if (drop_seq && h->seq == *drop_seq && !dropped) {
+      dropped = true;
+      return false;
+    }
+    return true;
+  }
+  bool inbound(SimPacket&, TimePoint) override { return true; }
+  std::vector<Seen> seen;
+  std::optional<std::uint32_t> drop_seq;
+  bool dropped = false;
+};
+
+}  // namespace
+
+TEST_CASE("udx change_remote: immediate when nothing is unacked; MTU back to 1200",
+          "[unit][udx][change-remote]") {
+  auto recorder = std::make_shared<PathRecorder>();
+  SimHostOptions a_options;
+  a_options.gateway = recorder;
+  Pair p(SimLink{}, 11, a_options);
+  SecondSocket a2(*p.a, kIpA), b2(*p.b, kIpB);
+  const Bytes first = pattern(1 << 20, 21);
+  p.a->send_all(first, false);
+  REQUIRE(p.net.run_until(
+      [&] { return p.b->received.size() == first.size() && p.a->stream->packets_in_flight() == 0; },
+      30s));
+  REQUIRE(p.a->stream->mtu() > kUdxMtuBase);  // probing had raised it on the old path
+
+  int called = 0;
+  auto r = p.a->stream->change_remote(*a2.udx, 0x0a0b0c0d, {kIpB, kPort2}, [&] { ++called; });
+  REQUIRE(r.has_value());
+  CHECK(*r);  // changed at once
+  CHECK(called == 0);
+  CHECK_FALSE(p.a->stream->remote_changing());
+  CHECK(p.a->stream->remote() == Ipv4Address{kIpB, kPort2});
+  CHECK(p.a->stream->mtu() == kUdxMtuBase);
+  CHECK(p.a->stream->mtu_prober().state() == UdxMtuState::base);
+  CHECK_FALSE(p.a->stream->mtu_prober().probe_wanted());
+  // Moved, not re-registered: still one stream in the instance, counted on its new socket.
+  CHECK(p.a->udx->stream_count() == 0);
+  CHECK(a2.udx->stream_count() == 1);
+  CHECK(a2.udx->has_stream(0x01020304));
+  CHECK(p.a->udx->table().size() == 1);
+  auto rb = p.b->stream->change_remote(*b2.udx, 0x01020304, {kIpA, kPort2});
+  REQUIRE(rb.has_value());
+  CHECK(*rb);
+  CHECK(p.b->udx->stream_count() == 0);
+  CHECK(b2.udx->stream_count() == 1);
+
+  const std::size_t before = recorder->seen.size();
+  const Bytes second = pattern(1 << 20, 22);
+  p.b->received.clear();
+  p.a->sent = 0;
+  p.a->send_all(second, true);
+  p.b->send_all(first, true);
+  REQUIRE(p.net.run_until([&] { return p.a->closed && p.b->closed; }, 60s));
+  CHECK(p.b->received == second);
+  CHECK(p.a->received == first);
+  bool all_new_path = recorder->seen.size() > before;
+  for (std::size_t i = before; i < recorder->seen.size(); ++i)
+    all_new_path = all_new_path && recorder->seen[i].to == Ipv4Address{kIpB, kPort2} &&
+                   recorder->seen[i].from == Ipv4Address{kIpA, kPort2};
+  CHECK(all_new_path);
+  // Closing took the streams off their new sockets.
+  CHECK(a2.udx->stream_count() == 0);
+  CHECK(b2.udx->stream_count() == 0);
+  CHECK(p.a->udx->stream_count() == 0);
+}
+
+TEST_CASE("udx change_remote: deferred until the old path is acked; packets keep their path",
+          "[unit][udx][change-remote]") {
+  SimNetwork net(13);
+  net.add_host(kIpA);
+  net.add_host(kIpB);
+  End a(net, kIpA, 1);
+  SecondSocket a2(a, kIpA);
+  SimRuntime rb(net, kIpB);
+  RawPeer old_path(rb, {kIpB, kPort}), new_path(rb, {kIpB, kPort2});
+  REQUIRE(a.stream->connect(2, old_path.addr).has_value());
+  const std::uint32_t mp = a.stream->max_payload();
+  REQUIRE(a.stream->write(pattern(3 * mp, 31)).has_value());
+  net.run_for(50ms);
+  REQUIRE(old_path.data_seqs() == std::vector<std::uint32_t>{0, 1, 2});
+  old_path.ack({kIpA, kPort}, 1, 1);  // seq 0 acked; 1 and 2 stay out
+  net.run_for(50ms);
+  REQUIRE(a.stream->packets_in_flight() == 2);
+
+  int called = 0;
+  auto r = a.stream->change_remote(*a2.udx, 7, new_path.addr, [&] { ++called; });
+  REQUIRE(r.has_value());
+  CHECK_FALSE(*r);
+  CHECK(a.stream->remote_changing());
+  CHECK(a.stream->mtu() == kUdxMtuBase);
+  CHECK(a.udx->stream_count() == 0);
+  CHECK(a2.udx->stream_count() == 1);
+  // A second change while one is pending is refused, as udx-native throws.
+  CHECK(a.stream->change_remote(*a2.udx, 8, new_path.addr).error() ==
+        std::errc::operation_in_progress);
+
+  // New data: the new id to the new address, through the new socket.
+  old_path.got.clear();
+  REQUIRE(a.stream->write(pattern(2 * mp, 32)).has_value());
+  net.run_for(50ms);
+  REQUIRE(new_path.data_seqs() == std::vector<std::uint32_t>{3, 4});
+  for (const auto& g : new_path.got) {
+    CHECK(g.header.id == 7);
+    CHECK(g.from == Ipv4Address{kIpA, kPort2});
+  }
+  CHECK(old_path.got.empty());
+
+  // Nothing is acked: the RTO resends everything, each packet to where it first went, with the
+  // id it first had. libudx sends them through the stream's current socket.
+  new_path.got.clear();
+  net.run_for(1500ms);
+  REQUIRE(a.stream->counters().retransmits >= 1);
+  const auto old_seqs = old_path.data_seqs(), new_seqs = new_path.data_seqs();
+  CHECK(std::count(old_seqs.begin(), old_seqs.end(), 1u) >= 1);
+  for (auto s : old_seqs)
+    CHECK(s < 3);
+  for (auto s : new_seqs)
+    CHECK(s >= 3);
+  for (const auto& g : old_path.got) {
+    CHECK(g.header.id == 2);
+    CHECK(g.from == Ipv4Address{kIpA, kPort2});
+  }
+  CHECK(called == 0);
+
+  // An ack short of the change's seq (3) does not complete it; probes stay off meanwhile
+  // although that ack restarts the MTU search.
+  new_path.ack({kIpA, kPort2}, 1, 2);
+  net.run_for(20ms);
+  CHECK(called == 0);
+  CHECK(a.stream->remote_changing());
+  const auto probes_before = a.stream->counters().mtu_probes_sent;
+  REQUIRE(a.stream->write(pattern(mp, 33)).has_value());
+  net.run_for(1500ms);
+  CHECK(a.stream->counters().mtu_probes_sent == probes_before);
+  // The old path's last packet acked: complete, exactly once.
+  old_path.ack({kIpA, kPort}, 1, 3);
+  net.run_for(20ms);
+  CHECK(called == 1);
+  CHECK_FALSE(a.stream->remote_changing());
+  net.run_for(1500ms);
+  new_path.ack({kIpA, kPort2}, 1, static_cast<std::uint32_t>(a.stream->counters().packets_sent));
+  net.run_for(20ms);
+  CHECK(called == 1);
+  CHECK(a.stream->packets_in_flight() == 0);
+  // Probing resumes on the new path.
+  REQUIRE(a.stream->write(pattern(mp, 34)).has_value());
+  net.run_for(20ms);
+  CHECK(a.stream->counters().mtu_probes_sent > probes_before);
+}
+
+TEST_CASE("udx change_remote: mid-transfer with a loss on the old path, both ends change",
+          "[unit][udx][change-remote]") {
+  auto recorder = std::make_shared<PathRecorder>();
+  recorder->drop_seq = 100;
+  SimHostOptions a_options;
+  a_options.gateway = recorder;
+  Pair p(SimLink{}, 17, a_options);
+  SecondSocket a2(*p.a, kIpA), b2(*p.b, kIpB);
+  const Bytes data = pattern(4 << 20, 41);
+  p.a->send_all(data, true);
+  REQUIRE(p.net.run_until([&] { return recorder->dropped; }, 30s));
+  int called = 0;
+  auto r = p.a->stream->change_remote(*a2.udx, 0x0a0b0c0d, {kIpB, kPort2}, [&] { ++called; });
+  REQUIRE(r.has_value());
+  CHECK_FALSE(*r);
+  // The receiver has nothing of its own in flight: its change is immediate.
+  auto rb = p.b->stream->change_remote(*b2.udx, 0x01020304, {kIpA, kPort2});
+  REQUIRE(rb.has_value());
+  CHECK(*rb);
+  const std::size_t at_change = recorder->seen.size();
+  const std::uint32_t seq_at_change = recorder->seen.back().seq;
+  REQUIRE(p.net.run_until([&] { return p.b->ended && p.a->stream->write_ended(); }, 60s));
+  CHECK(p.b->received == data);
+  CHECK(called == 1);
+  // The dropped packet's retransmission went to the old address; first transmissions after the
+  // change went to the new one.
+  std::size_t resent_100 = 0, new_after = 0, misrouted = 0;
+  for (std::size_t i = at_change; i < recorder->seen.size(); ++i) {
+    const auto& s = recorder->seen[i];
+    const bool old_seq = udx::seq_compare(s.seq, seq_at_change) <= 0;
+    if (s.seq == 100) {
+      ++resent_100;
+      if (s.to != Ipv4Address{kIpB, kPort}) ++misrouted;
+    } else if (!old_seq) {
+      ++new_after;
+      if (s.to != Ipv4Address{kIpB, kPort2}) ++misrouted;
+    }
+  }
+  CHECK(resent_100 >= 1);
+  CHECK(new_after > 0);
+  CHECK(misrouted == 0);
+}
+
+TEST_CASE("udx change_remote: errors, and the owner destroying the stream in the callback",
+          "[unit][udx][change-remote]") {
+  SimNetwork net(19);
+  net.add_host(kIpA);
+  net.add_host(kIpB);
+  End a(net, kIpA, 1);
+  SecondSocket a2(a, kIpA);
+  // Another UDX instance on the same host: its own table.
+  auto other_sock = a.rt.bind_udp({kIpA, kPort + 2});
+  REQUIRE(other_sock.has_value());
+  UdxSocket other(a.rt, **other_sock);
+  SimRuntime rb(net, kIpB);
+  RawPeer peer(rb, {kIpB, kPort});
+
+  CHECK(a.stream->change_remote(*a2.udx, 2, peer.addr).error() == std::errc::not_connected);
+  REQUIRE(a.stream->connect(2, peer.addr).has_value());
+  CHECK(a.stream->change_remote(other, 2, peer.addr).error() == std::errc::invalid_argument);
+  CHECK(a.stream->change_remote(*a2.udx, 2, {kIpB, 0}).error() == std::errc::invalid_argument);
+  // Refused changes leave the stream where it was.
+  CHECK(a.udx->stream_count() == 1);
+  CHECK(other.stream_count() == 0);
+  CHECK_FALSE(other.has_stream(1));
+  CHECK(a.stream->remote() == peer.addr);
+
+  REQUIRE(a.stream->write(pattern(100, 51)).has_value());
+  net.run_for(50ms);
+  int called = 0;
+  auto r = a.stream->change_remote(*a2.udx, 3, {kIpB, kPort2}, [&] {
+    ++called;
+    a.stream.reset();
+  });
+  REQUIRE(r.has_value());
+  CHECK_FALSE(*r);
+  peer.ack({kIpA, kPort}, 1, 1);
+  net.run_for(50ms);
+  CHECK(called == 1);
+  CHECK(a.stream == nullptr);
+  CHECK(a2.udx->stream_count() == 0);
+  CHECK(a.udx->stream_count() == 0);
+  CHECK_FALSE(a.udx->has_stream(1));
 }
