@@ -31,17 +31,14 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "core/async_byte_stream.hpp"
 #include "core/secret_stream.hpp"
 #include "core/udx_byte_ring.hpp"
 
@@ -50,7 +47,7 @@ namespace hdht::core {
 class SecretAsyncStream {
  public:
   using executor_type = asio::any_io_executor;
-  using Completion = std::function<void(boost::system::error_code, std::size_t)>;
+  using Completion = ByteStreamCompletion;
 
   explicit SecretAsyncStream(std::unique_ptr<SecretStream> stream,
                              std::size_t read_limit = std::size_t{1} << 20,
@@ -68,39 +65,19 @@ class SecretAsyncStream {
 
   template <class MutableBufferSequence, class CompletionToken>
   auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, const MutableBufferSequence& bufs) {
-          std::vector<asio::mutable_buffer> v(asio::buffer_sequence_begin(bufs),
-                                              asio::buffer_sequence_end(bufs));
-          start_read(std::move(v), wrap(std::move(handler)));
-        },
-        token, buffers);
+    return initiate_read_some(*this, buffers, std::forward<CompletionToken>(token));
   }
 
   template <class ConstBufferSequence, class CompletionToken>
   auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, const ConstBufferSequence& bufs) {
-          std::vector<asio::const_buffer> v(asio::buffer_sequence_begin(bufs),
-                                            asio::buffer_sequence_end(bufs));
-          start_write(std::move(v), wrap(std::move(handler)));
-        },
-        token, buffers);
+    return initiate_write_some(*this, buffers, std::forward<CompletionToken>(token));
   }
 
  private:
-  // Type-erases a (move-only) handler into a copyable Completion that posts to the handler's
-  // associated executor. The post holds only the handler, so it is safe after the adapter is
-  // gone; the adapter itself drops its Completions in its destructor without calling them.
-  template <class Handler>
-  Completion wrap(Handler&& handler) {
-    using H = std::decay_t<Handler>;
-    auto ex = asio::get_associated_executor(handler, executor_);
-    auto h = std::make_shared<H>(std::forward<Handler>(handler));
-    return [h, ex](boost::system::error_code ec, std::size_t n) {
-      asio::post(ex, [h, ec, n]() mutable { std::move (*h)(ec, n); });
-    };
-  }
+  template <class Self, class B, class T>
+  friend auto initiate_read_some(Self&, const B&, T&&);
+  template <class Self, class B, class T>
+  friend auto initiate_write_some(Self&, const B&, T&&);
 
   void start_read(std::vector<asio::mutable_buffer> buffers, Completion done);
   void start_write(std::vector<asio::const_buffer> buffers, Completion done);

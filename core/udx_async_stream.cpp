@@ -60,25 +60,14 @@ void UdxAsyncStream::start_read(std::vector<asio::mutable_buffer> buffers, Compl
 
 void UdxAsyncStream::try_complete_read() {
   if (!read_done_) return;
-  std::size_t want = 0;
-  for (const auto& b : read_buffers_)
-    want += b.size();
-  if (want == 0) {
+  if (buffers_size(read_buffers_) == 0) {
     auto done = std::move(read_done_);
     read_done_ = nullptr;
     done({}, 0);
     return;
   }
   if (!rx_.empty()) {
-    std::size_t n = 0;
-    for (const auto& b : read_buffers_) {
-      const std::size_t take = std::min(b.size(), rx_.size());
-      if (take == 0) break;
-      rx_.copy_out(rx_.begin_offset(),
-                   std::span<std::uint8_t>(static_cast<std::uint8_t*>(b.data()), take));
-      rx_.release_until(rx_.begin_offset() + take);
-      n += take;
-    }
+    const std::size_t n = copy_from_ring(rx_, read_buffers_);
     auto done = std::move(read_done_);
     read_done_ = nullptr;
     if (rx_.size() < read_limit_ / 2) stream_.resume_reading();
