@@ -133,7 +133,15 @@ async function connectAndEcho (cpp, clientDht, serverDht, publicKey, opts, label
       `stream on the client's ${onDhtSocket ? 'dht server socket (LAN shortcut)' : 'punch socket (holepunch)'}`)
   }
   socket.destroy()
-  const used = delta(before, await routerTotals(cpp))
+  // The punch can complete before the server's FROM_SERVER round reaches the relay (the server
+  // probes the client as soon as the relayed round arrives, and replies after), so the counters
+  // are read until they show both directions or a bounded wait ends.
+  const relayedBoth = (u) => u.handshake_from_client > 0 && u.handshake_from_server > 0 &&
+    u.holepunch_from_client > 0 && u.holepunch_from_server > 0
+  const used = await until(async () => {
+    const u = delta(before, await routerTotals(cpp))
+    return relayedBoth(u) ? u : null
+  }, 3000, 100) || delta(before, await routerTotals(cpp))
   console.log(`# [${label}] C++ routers: ` + JSON.stringify(used))
   check(used.handshake_from_client > 0 && used.handshake_from_server > 0,
     `[${label}] C++ routers relayed the handshake (FROM_CLIENT -> FROM_RELAY, FROM_SERVER -> REPLY)`, used)
