@@ -307,7 +307,7 @@ class Bench {
         [this] { finish("timeout"); });
 
     if (opts_.role == "recv") {
-      udx_stream_->handlers().on_firewall = [this](const Ipv4Address& from) {
+      udx_stream_->handlers().on_firewall = [this](core::UdxSocket&, const Ipv4Address& from) {
         if (udx_stream_->connect(opts_.remote_id, from)) pipe_->on_connected();
         return false;
       };

@@ -57,9 +57,18 @@ HyperDhtNode::HyperDhtNode(core::Runtime& runtime, HyperDhtConfig config)
       dht_(std::make_unique<dht::DhtNode>(runtime, config_.dht)),
       forwards_(runtime, config_.forward_limits()) {
   dht_->set_request_handler([this](const dht::IncomingRequest& req) { return on_request(req); });
+  punch_state_.random_punch_interval = config_.random_punch_interval;
+  default_key_pair_ = config_.key_pair ? *config_.key_pair : key_pair();
 }
 
 HyperDhtNode::~HyperDhtNode() = default;
+
+SocketPool& HyperDhtNode::socket_pool() {
+  if (!socket_pool_) {
+    socket_pool_ = std::make_unique<SocketPool>(runtime_, *dht_, config_.dht.io.bind_host);
+  }
+  return *socket_pool_;
+}
 
 bool HyperDhtNode::on_request(const dht::IncomingRequest& req) {
   const std::uint64_t command = req.message().command;

@@ -25,10 +25,12 @@
 
 #include "core/dht_config.hpp"
 #include "core/dht_node.hpp"
+#include "core/holepuncher.hpp"
 #include "core/hyperdht_operations.hpp"
 #include "core/record_handlers.hpp"
 #include "core/router.hpp"
 #include "core/runtime.hpp"
+#include "core/socket_pool.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/crypto.hpp"
 #include "protocol/result.hpp"
@@ -50,6 +52,12 @@ struct HyperDhtConfig {
   std::size_t max_value_bytes = std::size_t{64} << 20;
   // Wall-clock milliseconds since the epoch, only for announce bumps (default: system clock).
   std::function<std::uint64_t()> now_unix_ms;
+  // opts.connectionKeepAlive: the secret streams' keepalive (0 = off, the reference's false).
+  core::Duration connection_keep_alive = std::chrono::milliseconds(5000);
+  // opts.keyPair: the node's default key pair for servers and connects (none: a random one).
+  std::optional<crypto::KeyPair> key_pair;
+  // opts.randomPunchInterval: at least this long between two random punches of the node.
+  core::Duration random_punch_interval = std::chrono::milliseconds(20000);
 
   StorageLimits storage_limits() const;
   CacheLimits forward_limits() const;
@@ -57,6 +65,8 @@ struct HyperDhtConfig {
 
 // The reference's filterNode: a few public nodes that must never be used.
 bool hyperdht_filter_node(const Ipv4Address& addr);
+
+class Server;
 
 class HyperDhtNode {
  public:
@@ -75,6 +85,20 @@ class HyperDhtNode {
   ForwardCache& forwards() noexcept { return forwards_; }
   // PEER_HANDSHAKE / PEER_HOLEPUNCH routing; local servers register here.
   Router& router() noexcept { return router_; }
+
+  // --- connections (hyperdht_server.hpp, peer_connect.hpp) ---
+  core::Runtime& runtime() noexcept { return runtime_; }
+  const HyperDhtConfig& config() const noexcept { return config_; }
+  // The holepunch sockets (dht._socketPool), made on first use on the node's bind host.
+  SocketPool& socket_pool();
+  PunchState& punch_state() noexcept { return punch_state_; }
+  PunchContext punch_context() {
+    return PunchContext{runtime_, *dht_, socket_pool(), punch_state_};
+  }
+  // dht.defaultKeyPair.
+  const crypto::KeyPair& default_key_pair() const noexcept { return default_key_pair_; }
+  // Servers listening on this node (dht.listening): listen() refuses a key pair in use here.
+  std::vector<Server*>& listening() noexcept { return listening_; }
 
   // --- client operations (the handles start at once) ---
   std::unique_ptr<LookupStream> lookup(const Bytes32& topic, dht::QueryOptions opts = {});
@@ -116,6 +140,10 @@ class HyperDhtNode {
   ForwardCache forwards_;
   Router router_{forwards_};  // after forwards_, which it reads
   std::unique_ptr<RecordHandlers> storage_;
+  crypto::KeyPair default_key_pair_;
+  PunchState punch_state_;
+  std::vector<Server*> listening_;
+  std::unique_ptr<SocketPool> socket_pool_;  // after what its sockets' handlers reach
 };
 
 }  // namespace hdht::hyperdht

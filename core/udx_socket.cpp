@@ -46,7 +46,7 @@ bool UdxSocket::handle(ByteView datagram, const Ipv4Address& from) {
   }
   ++counters_.udx_datagrams;
   // The stream may close and its owner destroy it inside; nothing here touches it afterwards.
-  stream->on_datagram(datagram, from);
+  stream->on_datagram(*this, datagram, from);
   return true;
 }
 
@@ -63,12 +63,17 @@ bool UdxSocket::add_stream(std::uint32_t id, UdxStream* stream) {
 
 void UdxSocket::remove_stream(std::uint32_t id) noexcept {
   table_->remove(id);
-  --own_streams_;
+  stream_left();
 }
 
 void UdxSocket::adopt_stream(UdxSocket& from) noexcept {
-  --from.own_streams_;
   ++own_streams_;
+  from.stream_left();
+}
+
+void UdxSocket::stream_left() noexcept {
+  --own_streams_;
+  if (own_streams_ == 0 && on_idle_) on_idle_();
 }
 
 }  // namespace hdht::core

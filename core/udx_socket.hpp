@@ -55,8 +55,11 @@ class UdxSocket {
   // Across the whole instance.
   bool has_stream(std::uint32_t id) const { return table_->contains(id); }
   // Registered streams sending through this socket: created on it, or moved to it by
-  // change_remote() (which takes them off their previous socket's count).
+  // change_remote() or connect(socket, ...) (which take them off their previous socket's count).
   std::size_t stream_count() const noexcept { return own_streams_; }
+  // Runs whenever stream_count() drops to 0 (udx-native's 'idle'), from inside the stream call
+  // that removed or moved the stream: the handler must not destroy this socket synchronously.
+  void set_on_idle(std::function<void()> handler) { on_idle_ = std::move(handler); }
   UdxStreamTable& table() noexcept { return *table_; }
   Runtime& runtime() noexcept { return runtime_; }
   DatagramSocket& socket() noexcept { return socket_; }
@@ -74,7 +77,10 @@ class UdxSocket {
   DatagramSocket& socket_;
   std::unique_ptr<UdxStreamTable> own_table_;
   UdxStreamTable* table_;
+  void stream_left() noexcept;
+
   std::size_t own_streams_ = 0;
+  std::function<void()> on_idle_;
   UdxSocketCounters counters_;
 };
 

@@ -118,6 +118,23 @@ Result<void> UdxStream::connect(std::uint32_t remote_id, const Ipv4Address& remo
   return {};
 }
 
+Result<void> UdxStream::connect(UdxSocket& socket, std::uint32_t remote_id,
+                                const Ipv4Address& remote) {
+  if (state_ == UdxStreamState::closed || socket_ == nullptr)
+    return std::make_error_code(std::errc::not_connected);
+  if (state_ == UdxStreamState::connected)
+    return std::make_error_code(std::errc::already_connected);
+  // Ids are only unique within an instance: on another table ours could collide.
+  if (&socket.table() != &socket_->table())
+    return std::make_error_code(std::errc::invalid_argument);
+  if (&socket != socket_) {
+    UdxSocket& previous = *socket_;
+    socket_ = &socket;  // before the previous socket's idle handler can look at us
+    socket.adopt_stream(previous);
+  }
+  return connect(remote_id, remote);
+}
+
 Result<bool> UdxStream::write(ByteView data) {
   if (state_ != UdxStreamState::connected) return std::make_error_code(std::errc::not_connected);
   if (end_queued_) return std::make_error_code(std::errc::broken_pipe);
@@ -169,8 +186,9 @@ Result<bool> UdxStream::change_remote(UdxSocket& socket, std::uint32_t remote_id
   remote_id_ = remote_id;
   remote_ = remote;
   if (&socket != socket_) {
-    socket.adopt_stream(*socket_);
-    socket_ = &socket;
+    UdxSocket& previous = *socket_;
+    socket_ = &socket;  // before the previous socket's idle handler can look at us
+    socket.adopt_stream(previous);
   }
   // libudx counts the DATA packet being assembled as sent to the old path; our equivalent is
   // bytes written but not yet packetised (they go out to the new path all the same).
@@ -219,7 +237,7 @@ void UdxStream::resume_reading() {
 
 // ---- receiving -----------------------------------------------------------------------------
 
-void UdxStream::on_datagram(ByteView datagram, const Ipv4Address& from) {
+void UdxStream::on_datagram(UdxSocket& via, ByteView datagram, const Ipv4Address& from) {
   if (state_ == UdxStreamState::closed) return;
   auto decoded = udx::decode_packet(datagram);
   if (!decoded) return;
@@ -229,7 +247,7 @@ void UdxStream::on_datagram(ByteView datagram, const Ipv4Address& from) {
 
   if (state_ == UdxStreamState::unconnected) {
     bool reject = true;
-    if (handlers_.on_firewall && !call([&] { reject = handlers_.on_firewall(from); })) return;
+    if (handlers_.on_firewall && !call([&] { reject = handlers_.on_firewall(via, from); })) return;
     if (reject) return;
   }
 

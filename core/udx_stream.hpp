@@ -90,8 +90,9 @@ class UdxStream {
     std::function<void(std::error_code)> on_close;
     // A packet for this stream arrived while it is unconnected: return true to drop it (the
     // default without a hook, as udx-native's firewallAll). The hook may connect() the stream,
-    // which is how hyperdht learns the peer's address (spec §2.3).
-    std::function<bool(const Ipv4Address& from)> on_firewall;
+    // which is how hyperdht learns the peer's address (spec §2.3). `socket` is the instance's
+    // socket the packet arrived on (udx-native's firewall(socket, port, host)).
+    std::function<bool(UdxSocket& socket, const Ipv4Address& from)> on_firewall;
   };
 
   // Registers `id` on the socket: address_in_use if taken.
@@ -107,6 +108,11 @@ class UdxStream {
   // Local only, nothing is sent (spec §2.2); sends an ack owed to data that came before.
   // Errors: already_connected, not_connected if closed.
   Result<void> connect(std::uint32_t remote_id, const Ipv4Address& remote);
+  // udx-native's stream.connect(socket, remoteId, port, host): as above, but the stream moves to
+  // `socket` first (another socket of the same UDX instance, i.e. the same UdxStreamTable) and
+  // sends through it from now on. Errors: as above, invalid_argument for a socket of another
+  // instance.
+  Result<void> connect(UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& remote);
   // Queues bytes (copied). The value is false when the send buffer is above the high-water
   // mark: write no more until on_drain. Errors: not_connected, broken_pipe after end().
   Result<bool> write(ByteView data);
@@ -194,7 +200,7 @@ class UdxStream {
   UdxStream(UdxSocket& socket, std::uint32_t id, Handlers handlers);
 
   // From UdxSocket.
-  void on_datagram(ByteView datagram, const Ipv4Address& from);
+  void on_datagram(UdxSocket& via, ByteView datagram, const Ipv4Address& from);
   void detach_socket() noexcept;
 
   // Receiving. Each returns false if the stream was destroyed or closed inside a handler.

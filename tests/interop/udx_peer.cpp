@@ -179,7 +179,7 @@ int main() {
       if (cmd.contains("accept")) {
         // hyperdht's way: the first packet from the peer connects the stream (spec §2.3).
         const std::uint32_t remote_id = cmd.value("accept", 0u);
-        h.on_firewall = [&, id, remote_id](const Ipv4Address& from) {
+        h.on_firewall = [&, id, remote_id](core::UdxSocket&, const Ipv4Address& from) {
           auto r = peers[id].stream->connect(remote_id, from);
           emit({{"event", "firewall"}, {"id", id}, {"port", from.port}, {"ok", r.has_value()}});
           return false;

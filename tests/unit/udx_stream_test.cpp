@@ -392,7 +392,7 @@ TEST_CASE("udx socket: demultiplexing and the firewall hook", "[unit][udx]") {
   CHECK(b.raw.size() == 3);
   // A hook that connects on first packet (hyperdht's way): the retransmission gets through.
   std::optional<Ipv4Address> seen;
-  b.stream->handlers().on_firewall = [&](const Ipv4Address& from) {
+  b.stream->handlers().on_firewall = [&](UdxSocket&, const Ipv4Address& from) {
     seen = from;
     REQUIRE(b.stream->connect(1, from).has_value());
     return false;
