@@ -1,0 +1,60 @@
+// What a hyperdht Server is configured with and what it counts (lib/server.js constructor
+// options and the server's share of dht.stats).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "core/holepuncher.hpp"
+#include "core/nat_analyzer.hpp"
+#include "core/runtime.hpp"
+#include "core/server_rate_limit.hpp"
+#include "protocol/bytes.hpp"
+#include "protocol/ipv4.hpp"
+#include "protocol/noise_payload.hpp"
+
+namespace hdht::hyperdht {
+
+struct ServerOptions {
+  // opts.firewall: true rejects the client (no reply at all). Default: accept.
+  std::function<bool(const Bytes32& remote_public_key, const msg::NoisePayload& remote_payload,
+                     const Ipv4Address& client_address)>
+      firewall;
+  // opts.holepunch as a function: false refuses to punch with this remote. Default: punch.
+  std::function<bool(Firewall remote, Firewall local,
+                     const std::vector<RemoteAddress>& remote_addresses,
+                     const std::optional<std::vector<Ipv4Address>>& local_addresses)>
+      holepunch;
+  bool share_local_address = true;  // opts.shareLocalAddress
+  bool reusable_socket = false;     // opts.reusableSocket (advertised only; see docs/server.md)
+  bool never_punch = false;         // opts.holepunch === false
+  core::Duration handshake_clear_wait = std::chrono::milliseconds(10000);  // handshakeClearWait
+  // Ours: new handshakes per client host (burst 0 disables).
+  HandshakeRateLimit rate_limit;
+};
+
+struct ServerStats {
+  std::uint64_t handshakes = 0;         // PEER_HANDSHAKE messages given to the server
+  std::uint64_t deduped = 0;            // a msg1 seen before: the same reply again
+  std::uint64_t invalid = 0;            // msg1 that did not decrypt or decode
+  std::uint64_t firewall_rejected = 0;  // the firewall callback said no
+  std::uint64_t rate_limited = 0;       // dropped by the per-host limit
+  std::uint64_t error_replies = 0;      // replied with VERSION_MISMATCH / ABORTED
+  std::uint64_t connections = 0;        // secret streams handed to on_connection
+  std::uint64_t holepunches = 0;        // PEER_HOLEPUNCH messages given to the server
+  std::uint64_t holepunch_replies = 0;  // answered (including aborts)
+  std::uint64_t aborts = 0;             // handshakes given up (timeout, abort, punch failure)
+};
+
+// server.address(): the key and the node's address as the NAT sampler saw it (host empty and
+// port 0 while unknown, the reference's null host).
+struct ServerAddress {
+  Bytes32 public_key{};
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+}  // namespace hdht::hyperdht

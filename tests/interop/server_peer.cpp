@@ -1,0 +1,289 @@
+// The C++ side of tests/interop/server-interop.js: HyperDhtNodes and hyperdht Servers on one
+// io_context, driven by newline-delimited JSON commands on stdin, answering with JSON events on
+// stdout. Every command may carry "seq", echoed in its answer. Keys are hex. Every connection a
+// server accepts echoes what it receives (with back-pressure) until the peer ends it.
+//
+//   {"op":"start","nodes":N,"bootstrap":"h:p","host":"127.0.0.1","ephemeral":b,"firewalled":b,
+//    "quick_firewall":b}
+//        -> {"event":"started","nodes":[i..]}; "bootstrapper":port starts a bootstrapper
+//   {"op":"listen","node":i,"seed":hex,"reject":b,"never_punch":b,"rate_burst":n}
+//        -> {"event":"listen","server":s,"error":null|"CODE","publicKey":hex,"relayAddresses":[..]}
+//   {"op":"close","server":s} -> {"event":"closed","server":s,"on_close":b}
+//   {"op":"stats","server":s} -> {"event":"stats",...ServerStats,"open":n,"held":n,
+//                                 "relayAddresses":[..],"announcer":{...}}
+//   {"op":"status"} -> {"event":"status","nodes":[{node,id,port,router:{...}}]}
+//   {"op":"quit"}
+// Events: {"event":"connection","server":s,"conn":c,"remotePublicKey","publicKey",
+//          "handshakeHash"} and {"event":"conn-closed","conn":c,"bytes":n,"error":str|null}.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/asio_runtime.hpp"
+#include "core/hyperdht_errors.hpp"
+#include "core/hyperdht_node.hpp"
+#include "core/hyperdht_server.hpp"
+#include "protocol/crypto.hpp"
+#include "tests/interop/json_lines.hpp"
+
+using namespace hdht;
+using namespace hdht::hyperdht;
+using json = nlohmann::json;
+using interop::bad_command;
+using interop::emit;
+
+namespace {
+
+json addr(const Ipv4Address& a) {
+  return {{"host", a.host_string()}, {"port", a.port}};
+}
+
+json addrs(const std::vector<Ipv4Address>& list) {
+  json out = json::array();
+  for (const auto& a : list)
+    out.push_back(addr(a));
+  return out;
+}
+
+json error_name(std::error_code ec) {
+  if (!ec) return nullptr;
+  if (ec.category() == hyperdht_category())
+    return hyperdht_error_name(static_cast<HyperDhtErrc>(ec.value()));
+  return ec.message();
+}
+
+json router_json(const RouterStats& r) {
+  return {{"handshake_from_client", r.handshake_from_client},
+          {"handshake_from_relay", r.handshake_from_relay},
+          {"handshake_from_server", r.handshake_from_server},
+          {"handshake_no_route", r.handshake_no_route},
+          {"handshake_to_server", r.handshake_to_server},
+          {"holepunch_from_client", r.holepunch_from_client},
+          {"holepunch_from_server", r.holepunch_from_server},
+          {"holepunch_to_server", r.holepunch_to_server},
+          {"server_replies", r.server_replies},
+          {"dropped", r.dropped}};
+}
+
+// One accepted connection, echoing.
+struct Echo {
+  std::unique_ptr<core::SecretStream> stream;
+  std::uint64_t bytes = 0;
+};
+
+class Driver {
+ public:
+  explicit Driver(core::Runtime& runtime) : runtime_(runtime) {}
+
+  bool handle(const json& cmd) {
+    const std::string op = cmd.value("op", "");
+    const json seq = cmd.value("seq", json(nullptr));
+    if (op == "quit") {
+      conns_.clear();
+      servers_.clear();
+      for (auto& n : nodes_)
+        n->destroy();
+      return false;
+    }
+    if (op == "start") return start(cmd, seq), true;
+    if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
+    if (op == "listen") return listen(cmd, seq), true;
+    if (op == "close" || op == "stats") {
+      const auto s = cmd.value("server", std::size_t{0});
+      if (s >= servers_.size() || !servers_[s]) return bad_command(cmd, "no such server"), true;
+      Server& srv = *servers_[s];
+      if (op == "stats") return emit(stats(srv, s, seq)), true;
+      auto on_close_seen = std::make_shared<bool>(false);
+      srv.set_handlers({nullptr, on_connection_of(s), [on_close_seen] { *on_close_seen = true; }});
+      srv.close([s, seq, on_close_seen] {
+        emit({{"event", "closed"}, {"seq", seq}, {"server", s}, {"on_close", *on_close_seen}});
+      });
+      return true;
+    }
+    bad_command(cmd, "unknown op");
+    return true;
+  }
+
+ private:
+  std::function<void(std::unique_ptr<core::SecretStream>)> on_connection_of(std::size_t s) {
+    return [this, s](std::unique_ptr<core::SecretStream> stream) { accept(s, std::move(stream)); };
+  }
+
+  void listen(const json& cmd, const json& seq) {
+    const auto i = cmd.value("node", std::size_t{0});
+    if (i >= nodes_.size()) return bad_command(cmd, "no such node");
+    auto seed = fixed_from_hex<32>(cmd.value("seed", std::string()));
+    if (!seed) return bad_command(cmd, "seed");
+    ServerOptions o;
+    if (cmd.value("reject", false)) {
+      o.firewall = [](const Bytes32&, const msg::NoisePayload&, const Ipv4Address&) {
+        return true;
+      };
+    }
+    o.never_punch = cmd.value("never_punch", false);
+    if (cmd.contains("rate_burst")) o.rate_limit.burst = cmd["rate_burst"].get<double>();
+    const std::size_t s = servers_.size();
+    servers_.push_back(std::make_unique<Server>(*nodes_[i], o));
+    Server& srv = *servers_.back();
+    srv.set_handlers({nullptr, on_connection_of(s), nullptr});
+    const auto kp = HyperDhtNode::key_pair(*seed);
+    srv.listen(kp, [this, s, seq, kp](std::error_code ec) {
+      Server* sv = servers_[s].get();
+      emit({{"event", "listen"},
+            {"seq", seq},
+            {"server", s},
+            {"error", error_name(ec)},
+            {"publicKey", to_hex(kp.public_key)},
+            {"relayAddresses", addrs(sv ? sv->relay_addresses() : std::vector<Ipv4Address>{})}});
+    });
+  }
+
+  void accept(std::size_t server, std::unique_ptr<core::SecretStream> stream) {
+    const std::uint64_t c = next_conn_++;
+    emit({{"event", "connection"},
+          {"server", server},
+          {"conn", c},
+          {"remotePublicKey", to_hex(stream->remote_public_key())},
+          {"publicKey", to_hex(stream->public_key())},
+          {"handshakeHash", to_hex(stream->handshake_hash())}});
+    auto e = std::make_unique<Echo>();
+    Echo* raw = e.get();
+    core::SecretStream* ss = stream.get();
+    e->stream = std::move(stream);
+    core::SecretStream::Handlers h;
+    h.on_data = [raw, ss](ByteView d) {
+      raw->bytes += d.size();
+      auto r = ss->write(d);
+      if (r && !*r) ss->pause_reading();
+    };
+    h.on_drain = [ss] { ss->resume_reading(); };
+    h.on_end = [ss] { (void)ss->end(); };
+    h.on_close = [this, c, raw](const core::SecretStreamError& err) {
+      emit({{"event", "conn-closed"},
+            {"conn", c},
+            {"bytes", raw->bytes},
+            {"error", err ? json(err.message) : json(nullptr)}});
+      boost::asio::post(runtime_.executor(), [this, c] { conns_.erase(c); });
+    };
+    ss->set_handlers(std::move(h));
+    conns_[c] = std::move(e);
+  }
+
+  json stats(const Server& srv, std::size_t s, const json& seq) const {
+    const ServerStats& st = srv.stats();
+    json ann = nullptr;
+    if (const auto* a = srv.announcer()) {
+      ann = {{"updates", a->stats().updates},
+             {"announces_ok", a->stats().announces_ok},
+             {"unannounces_sent", a->stats().unannounces_sent},
+             {"pings_sent", a->stats().pings_sent}};
+    }
+    return {{"event", "stats"},
+            {"seq", seq},
+            {"server", s},
+            {"handshakes", st.handshakes},
+            {"deduped", st.deduped},
+            {"invalid", st.invalid},
+            {"firewall_rejected", st.firewall_rejected},
+            {"rate_limited", st.rate_limited},
+            {"error_replies", st.error_replies},
+            {"connections", st.connections},
+            {"holepunches", st.holepunches},
+            {"holepunch_replies", st.holepunch_replies},
+            {"aborts", st.aborts},
+            {"open", conns_.size()},
+            {"held", srv.handshakes_held()},
+            {"listening", srv.listening()},
+            {"relayAddresses", addrs(srv.relay_addresses())},
+            {"announcer", ann}};
+  }
+
+  void start(const json& cmd, const json& seq) {
+    HyperDhtConfig c;
+    if (auto b = cmd.value("bootstrap", json(nullptr)); b.is_string()) {
+      auto list = dht::BootstrapEntry::parse_list(b.get<std::string>());
+      if (!list) return bad_command(cmd, "bootstrap");
+      c.dht.bootstrap = std::move(*list);
+    }
+    auto host = Ipv4Address::parse_host(cmd.value("host", std::string("127.0.0.1")));
+    if (!host) return bad_command(cmd, "host");
+    c.dht.io.bind_host = {*host, 0};
+    if (auto p = cmd.value("bootstrapper", json(nullptr)); p.is_number_unsigned()) {
+      const auto port = p.get<std::uint16_t>();
+      c.dht = dht::DhtConfig::bootstrapper(port, Ipv4Address{*host, port});
+      c.dht.io.bind_host = {*host, 0};
+    }
+    if (auto e = cmd.value("ephemeral", json(nullptr)); e.is_boolean())
+      c.dht.ephemeral = e.get<bool>();
+    if (auto f = cmd.value("firewalled", json(nullptr)); f.is_boolean())
+      c.dht.io.firewalled = f.get<bool>();
+    c.dht.quick_firewall = cmd.value("quick_firewall", true);
+    const auto count = cmd.value("nodes", std::size_t{1});
+    auto batch = std::make_shared<std::vector<std::size_t>>();
+    for (std::size_t k = 0; k < count; ++k)
+      batch->push_back(nodes_.size() + k);
+    launch(c, batch, 0, seq);
+  }
+
+  // One after another, as the JS testnet does: each node bootstraps before the next starts.
+  void launch(const HyperDhtConfig& c, std::shared_ptr<std::vector<std::size_t>> batch,
+              std::size_t k, const json& seq) {
+    if (k == batch->size()) {
+      emit({{"event", "started"}, {"seq", seq}, {"nodes", *batch}});
+      return;
+    }
+    const std::size_t i = nodes_.size();
+    nodes_.push_back(std::make_unique<HyperDhtNode>(runtime_, c));
+    HyperDhtNode* n = nodes_.back().get();
+    n->dht().events().ready = [this, c, batch, k, seq] {
+      boost::asio::post(runtime_.executor(),
+                        [this, c, batch, k, seq] { launch(c, batch, k + 1, seq); });
+    };
+    if (auto r = n->start(); !r) {
+      emit({{"event", "start-error"}, {"seq", seq}, {"node", i}, {"error", r.error().message()}});
+    }
+  }
+
+  json status() const {
+    json out = json::array();
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      HyperDhtNode& n = *nodes_[i];
+      const auto id = n.dht().id();
+      out.push_back(
+          {{"node", i},
+           {"id", id ? json(to_hex(*id)) : json(nullptr)},
+           {"port",
+            n.dht().io().server_socket() ? n.dht().io().server_socket()->local_address().port : 0},
+           {"firewalled", n.dht().firewalled()},
+           {"router", router_json(n.router().stats())}});
+    }
+    return out;
+  }
+
+  core::Runtime& runtime_;
+  std::vector<std::unique_ptr<HyperDhtNode>> nodes_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  std::map<std::uint64_t, std::unique_ptr<Echo>> conns_;
+  std::uint64_t next_conn_ = 0;
+};
+
+}  // namespace
+
+int main() {
+  crypto::init();
+  boost::asio::io_context ctx;
+  core::AsioRuntime runtime(ctx.get_executor());
+  Driver driver(runtime);
+  interop::run_json_lines(
+      ctx, [&](const json& cmd) { return driver.handle(cmd); },
+      [&] {
+        driver.handle({{"op", "quit"}});
+      });
+}
