@@ -1,0 +1,207 @@
+#include "core/peer_connect.hpp"
+
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include "core/hyperdht_errors.hpp"
+#include "protocol/hyperdht_constants.hpp"
+
+namespace hdht::hyperdht {
+
+const char* connect_state_name(ConnectState s) noexcept {
+  switch (s) {
+    case ConnectState::finding:
+      return "finding";
+    case ConnectState::holepunching:
+      return "holepunching";
+    case ConnectState::connected:
+      return "connected";
+    case ConnectState::failed:
+      return "failed";
+  }
+  return "?";
+}
+
+std::unique_ptr<PeerConnect> PeerConnect::start(HyperDhtNode& node,
+                                                const Bytes32& remote_public_key,
+                                                ConnectOptions options, Done done) {
+  std::unique_ptr<PeerConnect> c(
+      new PeerConnect(node, remote_public_key, std::move(options), std::move(done)));
+  // As the reference's connect() returns its socket before anything happens, `done` never runs
+  // before the caller holds the handle.
+  boost::asio::post(node.runtime().executor(),
+                    [alive = std::weak_ptr<int>(c->alive_), raw = c.get()] {
+                      if (!alive.expired()) raw->run();
+                    });
+  return c;
+}
+
+PeerConnect::PeerConnect(HyperDhtNode& node, const Bytes32& remote_public_key,
+                         ConnectOptions options, Done done)
+    : node_(node),
+      remote_public_key_(remote_public_key),
+      options_(std::move(options)),
+      key_pair_(options_.key_pair ? *options_.key_pair : node.default_key_pair()),
+      done_(std::move(done)),
+      started_(node.runtime().now()) {}
+
+PeerConnect::~PeerConnect() = default;
+
+void PeerConnect::run() {
+  core::UdxSocket* socket = node_.dht().udx_socket();
+  if (!socket || node_.dht().destroyed())
+    return fail(make_error_code(HyperDhtErrc::node_destroyed));
+  stream_id_ = node_.dht().udx_streams().random_free_id(node_.runtime());
+  core::UdxStream::Handlers h;
+  h.on_firewall = [this](core::UdxSocket& s, const Ipv4Address& from) {
+    return on_raw_firewall(s, from);
+  };
+  auto raw = core::UdxStream::create(*socket, stream_id_, std::move(h));
+  if (!raw) return fail(raw.error());
+  raw_ = std::move(*raw);
+
+  ConnectHandshake::Handlers hh;
+  hh.make_payload = [this] { return handshake_payload(); };
+  hh.on_connected = [this](HandshakeOutcome o) { on_handshake(std::move(o)); };
+  hh.on_failed = [this](std::error_code ec) { fail(ec); };
+  handshake_ = std::make_unique<ConnectHandshake>(node_, remote_public_key_, key_pair_,
+                                                  options_.relay_addresses, std::move(hh));
+  handshake_->start();
+}
+
+msg::NoisePayload PeerConnect::handshake_payload() {
+  // A stable public address (not firewalled, sampled port == our port) is sent right away.
+  const auto addr = node_.dht().remote_address();
+  msg::NoisePayload p;
+  p.error = msg::payload_error::NONE;
+  firewall_ = addr ? Firewall::open : Firewall::unknown;
+  p.firewall = static_cast<std::uint64_t>(firewall_);
+  if (addr) p.addresses4.push_back(*addr);
+  if (options_.local_connection) {
+    if (dht::DatagramSocket* s = node_.dht().io().server_socket()) {
+      for (const auto& a : Holepuncher::local_addresses(node_.runtime(), *s))
+        p.addresses4.push_back(a);
+    }
+  }
+  p.udx = msg::UdxInfo{1, options_.reusable_socket, stream_id_, 0};
+  p.secret_stream = msg::SecretStreamInfo{};
+  return p;
+}
+
+// The reference's firewall(socket, port, host): the server's first packet tells us its path.
+bool PeerConnect::on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from) {
+  if (outcome_) {
+    on_socket(socket, from,
+              firewall_ == Firewall::open ? ConnectPath::passive : ConnectPath::server_first);
+    return false;
+  }
+  server_socket_ = &socket;
+  server_address_ = from;
+  // Dropped: no reader is attached yet, so its bytes (the server's secret-stream header) would
+  // be lost; the server retransmits once we are connected. udx-native instead buffers them in
+  // the stream until the secret stream reads.
+  return true;
+}
+
+void PeerConnect::on_handshake(HandshakeOutcome outcome) {
+  stats_.handshake_time = node_.runtime().now() - started_;
+  stats_.relayed = outcome.relayed;
+  outcome_ = std::move(outcome);
+  state_ = ConnectState::holepunching;
+  sync_stats();
+  old_handshake_ = std::move(handshake_);
+  retire_phases();
+
+  if (server_socket_) return on_socket(*server_socket_, server_address_, ConnectPath::server_first);
+  if (!outcome_->relayed) {
+    // We talked to the server itself: connect where the handshake went.
+    core::UdxSocket* s =
+        outcome_->socket ? &node_.dht().udx_socket(*outcome_->socket) : node_.dht().udx_socket();
+    if (!s) return fail(make_error_code(HyperDhtErrc::node_destroyed));
+    return on_socket(*s, outcome_->relay_address, ConnectPath::direct);
+  }
+
+  HolepunchOptions ho;
+  ho.local_connection = options_.local_connection;
+  ho.fast_open = options_.fast_open;
+  ho.holepunch = options_.holepunch;
+  ConnectHolepunch::Handlers h;
+  h.on_socket = [this](core::UdxSocket& s, const Ipv4Address& a, ConnectPath p) {
+    on_socket(s, a, p);
+  };
+  h.on_failed = [this](std::error_code ec) { fail(ec); };
+  holepunch_ =
+      std::make_unique<ConnectHolepunch>(node_, HyperDhtNode::hash(remote_public_key_), *outcome_,
+                                         firewall_, std::move(ho), std::move(h));
+  holepunch_->start();
+}
+
+// The reference's onsocket: the first path wins.
+void PeerConnect::on_socket(core::UdxSocket& socket, const Ipv4Address& address, ConnectPath path) {
+  if (state_ == ConnectState::connected || state_ == ConnectState::failed || !raw_ || !outcome_)
+    return;
+  sync_stats();
+  if (auto r =
+          raw_->connect(socket, static_cast<std::uint32_t>(outcome_->payload.udx->id), address);
+      !r) {
+    return fail(r.error());
+  }
+  const noise::Session& s = outcome_->session;
+  core::SecretStreamHandshake hs;
+  hs.is_initiator = true;
+  hs.tx = s.tx;
+  hs.rx = s.rx;
+  hs.hash = s.handshake_hash;
+  hs.public_key = key_pair_.public_key;
+  hs.remote_public_key = s.remote_public_key;
+  core::SecretStreamOptions o;
+  o.keep_alive = node_.config().connection_keep_alive;
+  auto stream = core::SecretStream::create(node_.runtime(), std::move(raw_), hs, o);
+  if (!stream) return fail(stream.error());
+
+  state_ = ConnectState::connected;
+  stats_.path = path;
+  stats_.open_time = node_.runtime().now() - started_;
+  old_holepunch_ = std::move(holepunch_);
+  retire_phases();
+  auto done = std::move(done_);
+  done_ = nullptr;
+  done(std::move(*stream));
+}
+
+void PeerConnect::fail(std::error_code ec) {
+  if (state_ == ConnectState::connected || state_ == ConnectState::failed) return;
+  sync_stats();
+  state_ = ConnectState::failed;
+  if (handshake_) old_handshake_ = std::move(handshake_);
+  if (holepunch_) old_holepunch_ = std::move(holepunch_);
+  retire_phases();
+  raw_.reset();
+  auto done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(ec);
+}
+
+void PeerConnect::sync_stats() {
+  if (handshake_) {
+    stats_.attempts = handshake_->attempts();
+    stats_.handshakes_sent = handshake_->requests();
+  }
+  if (holepunch_) {
+    stats_.punch_rounds = holepunch_->rounds();
+    stats_.holepunch_cause = holepunch_->cause();
+  }
+}
+
+// A phase may still be on the stack (this runs from its callbacks): drop it on the next turn.
+void PeerConnect::retire_phases() {
+  if (!old_handshake_ && !old_holepunch_) return;
+  boost::asio::post(node_.runtime().executor(), [alive = std::weak_ptr<int>(alive_), this] {
+    if (alive.expired()) return;
+    old_handshake_.reset();
+    old_holepunch_.reset();
+  });
+}
+
+}  // namespace hdht::hyperdht

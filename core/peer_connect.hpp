@@ -1,0 +1,126 @@
+// PeerConnect: one connect to a server by its public key (the reference's lib/connect.js), the
+// client side of a HyperDHT connection. A state machine over two phases, each in its own file:
+//
+//   finding      ConnectHandshake (connect_handshake.hpp): FIND_PEER and PEER_HANDSHAKE
+//                through the nodes that hold the server's route, Noise IK message 1 -> 2;
+//   holepunching ConnectHolepunch (connect_holepunch.hpp): choose a path (open, passive, LAN
+//                shortcut, holepunch rounds) to the server;
+//   connected    the raw UDX stream connected to the path, the initiator SecretStream started
+//                from the handshake and handed to `done`;
+//   failed       `done` got the error (hyperdht_errors.hpp codes, as the reference raises them).
+//
+// The raw stream exists from the start (its id goes into message 1) and its firewall hook
+// catches the server's first packet on any of the node's sockets: before the handshake reply it
+// remembers the socket and address, afterwards it connects there (the server reached us first).
+//
+// Not done (docs/connect.md): blind relays (relayThrough), reusable-socket routes, the per-node
+// relay address cache, and the reference's connection pool.
+//
+// Lifetime: `done` runs once, never inline in start(), and never after the PeerConnect is
+// destroyed; destroying it earlier aborts the connect silently (its requests and timers go with
+// it). It may be destroyed from inside `done`. It must not outlive its node. Not thread-safe:
+// the node's executor.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "core/connect_handshake.hpp"
+#include "core/connect_holepunch.hpp"
+#include "core/hyperdht_node.hpp"
+#include "core/secret_stream.hpp"
+#include "core/udx_stream.hpp"
+#include "protocol/crypto.hpp"
+#include "protocol/ipv4.hpp"
+#include "protocol/result.hpp"
+
+namespace hdht::hyperdht {
+
+struct ConnectOptions {
+  // opts.relayAddresses (or the nodes of a hyperdht-address): handshakes go there first.
+  std::vector<Ipv4Address> relay_addresses;
+  std::optional<crypto::KeyPair> key_pair;  // default: the node's default key pair
+  // A low-TTL probe towards the server's address before the first holepunch round.
+  bool fast_open = true;
+  // Send our local addresses and try the LAN shortcut.
+  bool local_connection = true;
+  // Tell the server our socket may be reused (routes are not recorded yet).
+  bool reusable_socket = false;
+  // Asked before the punch round; false aborts with HOLEPUNCH_ABORTED.
+  HolepunchVeto holepunch;
+};
+
+enum class ConnectState { finding, holepunching, connected, failed };
+const char* connect_state_name(ConnectState s) noexcept;
+
+struct ConnectStats {
+  std::size_t attempts = 0;         // handshakes sent for FIND_PEER replies
+  std::size_t handshakes_sent = 0;  // every PEER_HANDSHAKE request, pre-connect ones included
+  bool relayed = false;             // the handshake reply came through a relay
+  ConnectPath path = ConnectPath::none;
+  std::uint64_t punch_rounds = 0;   // holepunch payloads sent
+  std::error_code holepunch_cause;  // what a round raised before HOLEPUNCH_ABORTED ended it
+  core::Duration handshake_time{};  // start -> handshake reply
+  core::Duration open_time{};       // start -> stream handed over
+};
+
+class PeerConnect {
+ public:
+  using Done = std::function<void(Result<std::unique_ptr<core::SecretStream>>)>;
+
+  static std::unique_ptr<PeerConnect> start(HyperDhtNode& node, const Bytes32& remote_public_key,
+                                            ConnectOptions options, Done done);
+  ~PeerConnect();
+  PeerConnect(const PeerConnect&) = delete;
+  PeerConnect& operator=(const PeerConnect&) = delete;
+
+  ConnectState state() const noexcept { return state_; }
+  const ConnectStats& stats() const noexcept { return stats_; }
+  const Bytes32& remote_public_key() const noexcept { return remote_public_key_; }
+  // The raw stream's id (sent to the server in message 1).
+  std::uint32_t stream_id() const noexcept { return stream_id_; }
+
+ private:
+  PeerConnect(HyperDhtNode& node, const Bytes32& remote_public_key, ConnectOptions options,
+              Done done);
+  void run();
+  msg::NoisePayload handshake_payload();
+  bool on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from);
+  void on_handshake(HandshakeOutcome outcome);
+  void on_socket(core::UdxSocket& socket, const Ipv4Address& address, ConnectPath path);
+  void fail(std::error_code ec);
+  void retire_phases();
+  void sync_stats();
+
+  HyperDhtNode& node_;
+  Bytes32 remote_public_key_;
+  ConnectOptions options_;
+  crypto::KeyPair key_pair_;
+  Done done_;
+  ConnectState state_ = ConnectState::finding;
+  ConnectStats stats_;
+  core::TimePoint started_;
+
+  std::unique_ptr<core::UdxStream> raw_;
+  std::uint32_t stream_id_ = 0;
+  Firewall firewall_ = Firewall::unknown;  // what message 1 told the server about us
+  // The server's first packet, when it beat the handshake reply (serverSocket/serverAddress).
+  core::UdxSocket* server_socket_ = nullptr;
+  Ipv4Address server_address_;
+  std::optional<HandshakeOutcome> outcome_;
+
+  std::unique_ptr<ConnectHandshake> handshake_;
+  std::unique_ptr<ConnectHolepunch> holepunch_;
+  // Finished phases, dropped on the next turn of the executor rather than inside their own
+  // callbacks.
+  std::unique_ptr<ConnectHandshake> old_handshake_;
+  std::unique_ptr<ConnectHolepunch> old_holepunch_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace hdht::hyperdht
