@@ -29,6 +29,11 @@ struct BootstrapEntry {
   std::string to_string() const;
 };
 
+// hyperdht's default bootstrap nodes (the public network), in BootstrapEntry::parse_list form.
+inline constexpr const char* kPublicBootstrap =
+    "88.99.3.86@node1.hyperdht.org:49737,142.93.90.113@node2.hyperdht.org:49737,"
+    "138.68.147.8@node3.hyperdht.org:49737";
+
 struct DhtConfig {
   std::vector<BootstrapEntry> bootstrap;  // empty = bootstrap: false
   std::vector<Ipv4Address> nodes;         // added to the table at start (opts.nodes)

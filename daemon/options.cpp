@@ -5,6 +5,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "core/dht_config.hpp"
 #include "core/version.hpp"
 #include "daemon/paths.hpp"
 #include "protocol/ipv4.hpp"
@@ -13,9 +14,7 @@ namespace hdht::daemon {
 
 namespace po = boost::program_options;
 
-const char* const kDefaultBootstrap =
-    "88.99.3.86@node1.hyperdht.org:49737,142.93.90.113@node2.hyperdht.org:49737,"
-    "138.68.147.8@node3.hyperdht.org:49737";
+const char* const kDefaultBootstrap = dht::kPublicBootstrap;
 
 namespace {
 

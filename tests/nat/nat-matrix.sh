@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# tests/nat/nat-matrix.sh [--impls "js-js cpp-cpp cpp-js js-cpp"] [--cases "..."]
+# Connects across real NATs (iptables in network namespaces, tests/nat/lab.sh): a public
+# hyperdht testnet of 4 JS nodes, a client host and a server host each behind its own router (or
+# public), in the router modes of each case, and for each implementation pair (client-server) one
+# connect + echo with bench/js/connect.js (JS) or bench/connect_peer (C++). The matrix prints as a
+# table. Checks: JS -> JS connects where hyperdht must (consistent NATs, one random side, open
+# sides) and fails with HOLEPUNCH_ABORTED when both are random (no relay is configured; the
+# reference's probe round raises HOLEPUNCH_DOUBLE_RANDOMIZED_NATS there, but destroying the
+# puncher first fires its onabort, which fails the socket with HOLEPUNCH_ABORTED, and that is
+# what a JS user sees); every other pair ends as JS -> JS did in the same case (or better: a
+# connect where a random punch's luck failed the JS pair is not a failure). A case with one random
+# side that fails gets a second attempt, for every pair alike. Skips loudly (exit 77) without
+# root, namespaces or iptables. Every wait is bounded. Last line: "N passed, N failed".
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${HDHT_BUILD:-$root/build}
+export HDHT_INTEROP=${HDHT_INTEROP:-$root/tests/interop}
+js_bin=$root/bench/js/connect.js
+cpp_bin=$build/bench/connect_peer
+impls="js-js cpp-cpp cpp-js js-cpp"
+# client-server router modes; "open" = a public host, "+fw" = stateful firewall on the router
+cases="consistent:consistent consistent+fw:consistent+fw random:consistent consistent:random random:random open:consistent consistent:open"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --impls) impls=$2; shift 2 ;;
+    --cases) cases=$2; shift 2 ;;
+    *) echo "usage: nat-matrix.sh [--impls LIST] [--cases LIST]" >&2; exit 2 ;;
+  esac
+done
+
+# shellcheck source=lab.sh
+. "$here/lab.sh"
+if ! why=$(lab_can_run); then
+  echo "SKIPPED: the NAT lab needs root, network namespaces and iptables: $why"
+  exit 77
+fi
+[ -f "$js_bin" ] || { echo "missing $js_bin"; exit 1; }
+
+tmp=$(mktemp -d)
+cleanup() { lab_down; rm -rf "$tmp"; }
+trap cleanup EXIT
+passed=0
+failed=0
+check() { # OK NAME [DETAIL]
+  if [ "$1" = 1 ]; then passed=$((passed + 1)); echo "ok   $2"; else failed=$((failed + 1)); echo "FAIL $2 ${3:-}"; fi
+}
+
+lab_up
+lab_router c 1
+lab_router s 2
+lab_public C 3
+lab_public S 4
+
+cmd_of() {
+  case $1 in
+    cpp) echo "$cpp_bin" ;;
+    js) echo "node $js_bin" ;;
+  esac
+}
+available() { # IMPL
+  [ "$1" = js ] && return 0
+  [ -x "$cpp_bin" ] && "$cpp_bin" --capabilities > /dev/null 2>&1
+}
+# wait_ready FILE PID SECONDS
+wait_ready() {
+  local n=$(($3 * 10))
+  for _ in $(seq "$n"); do
+    grep -q '"ready"' "$1" 2> /dev/null && return 0
+    kill -0 "$2" 2> /dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+lab_exec pub node "$js_bin" --role testnet --nodes 4 --host 10.99.0.1 > "$tmp/testnet" 2> "$tmp/testnet.err" &
+testnet_pid=$!
+if ! wait_ready "$tmp/testnet" "$testnet_pid" 60; then
+  echo "FAIL the public testnet did not start: $(tail -n3 "$tmp/testnet.err")"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+bootstrap=$(grep '"ready"' "$tmp/testnet" | head -n1 | jq -r .bootstrap)
+echo "# public testnet at $bootstrap"
+
+# side SPEC -> "host mode fw": which lab host and router mode a case side uses
+side_host() { case $1 in open) echo "$2" | tr 'cs' 'CS' ;; *) echo "$2" ;; esac; }
+configure() { # SIDE(c|s) SPEC
+  local spec=$2
+  [ "$spec" = open ] && return 0
+  local mode=${spec%+fw} fw=
+  [ "$mode" != "$spec" ] && fw=fw
+  lab_router_mode "$1" "$mode" $fw
+}
+
+# run_case CLIENT_IMPL SERVER_IMPL CLIENT_SPEC SERVER_SPEC -> prints "ok" or the error code
+run_case() {
+  local ci=$1 si=$2 cspec=$3 sspec=$4 name="$1-$2.$3.$4"
+  local ch sh
+  ch=$(side_host "$cspec" c)
+  sh=$(side_host "$sspec" s)
+  # shellcheck disable=SC2046
+  lab_exec "$sh" $(cmd_of "$si") --role server --bootstrap "$bootstrap" --host 0.0.0.0 \
+    > "$tmp/$name.server" 2> "$tmp/$name.server.err" &
+  local spid=$!
+  if ! wait_ready "$tmp/$name.server" "$spid" 60; then
+    kill "$spid" 2> /dev/null
+    echo "SERVER_DID_NOT_START"
+    return
+  fi
+  local key
+  key=$(grep '"ready"' "$tmp/$name.server" | head -n1 | jq -r .publicKey)
+  # shellcheck disable=SC2046
+  # --timeout 240: 60 s for the connect, past the ~35 s a random punch may take.
+  timeout 260 ip netns exec "${LAB}-h$ch" $(cmd_of "$ci") --role client \
+    --bootstrap "$bootstrap" --host 0.0.0.0 --key "$key" --sequential 1 --total 0 --timeout 240 \
+    > "$tmp/$name.client" 2> "$tmp/$name.client.err"
+  kill "$spid" 2> /dev/null
+  wait "$spid" 2> /dev/null
+  local r
+  r=$(tail -n1 "$tmp/$name.client")
+  if jq -e '.sequential.n == 1' <<< "$r" > /dev/null 2>&1; then
+    echo "ok $(jq -c '{open_ms: .sequential.open_ms.median, punches, firewalled}' <<< "$r")"
+  elif jq -e '.failures | length > 0' <<< "$r" > /dev/null 2>&1; then
+    echo "$(jq -r '.failures | keys[0]' <<< "$r") $(jq -c '{punches, firewalled}' <<< "$r")"
+  else
+    echo "NO_RESULT $(tail -n2 "$tmp/$name.client.err" | tr '\n' ' ')"
+  fi
+}
+
+declare -A result
+table=()
+for case_ in $cases; do
+  cspec=${case_%%:*}
+  sspec=${case_#*:}
+  configure c "$cspec"
+  configure s "$sspec"
+  for pair in $impls; do
+    ci=${pair%-*}
+    si=${pair#*-}
+    if ! available "$ci" || ! available "$si"; then
+      result["$case_/$pair"]="SKIPPED"
+      continue
+    fi
+    lab_flush_mappings c
+    lab_flush_mappings s
+    t0=$(date +%s.%N)
+    out=$(run_case "$ci" "$si" "$cspec" "$sspec")
+    # A punch with one random side is a lottery (random ports against 256 birthday sockets):
+    # it usually wins in seconds, and can lose; such a case gets a second draw, for every pair.
+    if [ "${out%% *}" != ok ] && [[ "$case_" == *random* ]] && [ "$case_" != random:random ]; then
+      echo "# $cspec -> $sspec, $ci -> $si: first draw: $out; drawing again"
+      lab_flush_mappings c
+      lab_flush_mappings s
+      out=$(run_case "$ci" "$si" "$cspec" "$sspec")
+    fi
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    result["$case_/$pair"]=${out%% *}
+    echo "# $cspec -> $sspec, $ci -> $si: $out (${secs}s)"
+  done
+done
+
+# The expectations: JS -> JS by the reference's rules; the others as JS -> JS.
+for case_ in $cases; do
+  js=${result["$case_/js-js"]:-SKIPPED}
+  case $case_ in
+    random:random) want=HOLEPUNCH_ABORTED ;;
+    *) want=ok ;;
+  esac
+  if [[ " $impls " == *" js-js "* ]]; then
+    check "$([ "$js" = "$want" ] && echo 1 || echo 0)" "JS -> JS, client $case_ server: $want" "(got $js)"
+  fi
+  for pair in $impls; do
+    [ "$pair" = js-js ] && continue
+    got=${result["$case_/$pair"]}
+    if [ "$got" = SKIPPED ]; then
+      echo "SKIPPED $pair, $case_: bench/connect_peer (the C++ side) is not built"
+      continue
+    fi
+    ok=0
+    [ "$got" = "$js" ] && ok=1
+    [ "$got" = ok ] && [ "$want" = ok ] && ok=1
+    check "$ok" "$pair, client $case_ server: as JS -> JS ($js)" "(got $got)"
+  done
+done
+
+echo
+printf '%-28s' "client:server"
+for pair in $impls; do printf '%-34s' "$pair"; done
+echo
+for case_ in $cases; do
+  printf '%-28s' "$case_"
+  for pair in $impls; do printf '%-34s' "${result["$case_/$pair"]}"; done
+  echo
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
