@@ -88,6 +88,8 @@ bool HyperDhtNode::on_request(const dht::IncomingRequest& req) {
   if (!storage_) {
     storage_ = std::make_unique<RecordHandlers>(runtime_, config_.storage_limits(), forwards_,
                                                 config_.now_unix_ms);
+    storage_->set_local_records(
+        [this](const Bytes32& target) { return router_.local_record(target); });
   }
   // PLUGIN has no plugins registered here: claimed and dropped, as the reference does.
   if (command == msg::command::PLUGIN) return true;

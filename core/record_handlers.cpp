@@ -80,12 +80,19 @@ bool RecordHandlers::handle(const dht::IncomingRequest& req, const Bytes32& node
   }
 }
 
+const Bytes* RecordHandlers::routed_record(const Bytes32& target) {
+  if (local_record_) {
+    if (const Bytes* r = local_record_(target)) return r;
+  }
+  const Forward* fwd = forwards_.get(target);
+  return fwd ? &fwd->record : nullptr;
+}
+
 void RecordHandlers::on_find_peer(const dht::IncomingRequest& req) {
   const auto& target = req.message().target;
   if (!target) return;
-  const Forward* fwd = forwards_.get(*target);
-  if (fwd) {
-    req.reply(ByteView(fwd->record));
+  if (const Bytes* record = routed_record(*target)) {
+    req.reply(ByteView(*record));
   } else {
     req.reply(std::nullopt);
   }
@@ -96,8 +103,8 @@ void RecordHandlers::on_lookup(const dht::IncomingRequest& req) {
   if (!target) return;
   std::vector<Bytes> peers = records_.get(*target, kLookupRecords);
   const std::uint64_t* bump = bumps_.get(*target);
-  const Forward* fwd = forwards_.get(*target);
-  if (fwd && peers.size() < kLookupRecords) peers.push_back(fwd->record);
+  const Bytes* routed = routed_record(*target);
+  if (routed && peers.size() < kLookupRecords) peers.push_back(*routed);
   if (peers.empty()) {
     req.reply(std::nullopt);
     return;

@@ -54,6 +54,11 @@ class RecordHandlers {
   RecordHandlers(core::Runtime& runtime, const StorageLimits& limits, ForwardCache& forwards,
                  std::function<std::uint64_t()> now_unix_ms);
 
+  // The records of servers listening on this node (the router's retained entries), which the
+  // reference answers FIND_PEER and LOOKUP with ahead of any forward; null = none.
+  using LocalRecord = std::function<const Bytes*(const Bytes32& target)>;
+  void set_local_records(LocalRecord fn) { local_record_ = std::move(fn); }
+
   // Dispatch of one request by command; false if the command is not a record command.
   bool handle(const dht::IncomingRequest& req, const Bytes32& node_id);
 
@@ -76,7 +81,10 @@ class RecordHandlers {
   ValueCache& immutables() noexcept { return immutables_; }
 
  private:
+  LocalRecord local_record_;
   void on_refresh(const Bytes32& refresh, const dht::IncomingRequest& req);
+  // The record the router holds for a target (a local server's, else a forward's), or null.
+  const Bytes* routed_record(const Bytes32& target);
 
   ForwardCache& forwards_;
   std::function<std::uint64_t()> now_unix_ms_;

@@ -50,6 +50,11 @@ Route Router::get(const Bytes32& target) {
   return Route{h.server.get(), h.relay};
 }
 
+const Bytes* Router::local_record(const Bytes32& target) const {
+  auto it = servers_.find(target);
+  return it == servers_.end() ? nullptr : &it->second->record;
+}
+
 void Router::remove(const Bytes32& target) {
   servers_.erase(target);
   forwards_.erase(target);

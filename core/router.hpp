@@ -61,7 +61,7 @@ using Respond = std::function<void(std::optional<T>)>;
 
 // A server behind this node (lib/server.js registers one per listening key pair).
 struct LocalServer {
-  Bytes record;  // its announce record (FIND_PEER and LOOKUP answers: later)
+  Bytes record;  // its announce record, which FIND_PEER and LOOKUP here answer with
   // Called for every decodable handshake for the target, whatever its mode (as the reference).
   std::function<void(const ServerHandshake&, const dht::IncomingRequest&,
                      Respond<ServerHandshakeReply>)>
@@ -106,6 +106,9 @@ class Router {
   // The route for a target (a local server first, then a forward; reading a forward keeps it
   // fresh, as the reference's cache does).
   Route get(const Bytes32& target);
+  // The record of the local server listening on `target`, or null (valid until the next
+  // set()/remove()).
+  const Bytes* local_record(const Bytes32& target) const;
   // Drops the target's route, local server and forward alike (the reference's one entry).
   void remove(const Bytes32& target);
 

@@ -145,6 +145,44 @@ TEST_CASE("server: listen announces to relays, a find_peer finds the record", "[
   CHECK(s.announcer()->stats().pings_sent > pings);
 }
 
+// The reference's onfindpeer / onlookup read the router, where a listening server is a retained
+// entry: its own persistent node answers with the server's record, as any relay would.
+TEST_CASE("server: its persistent node answers FIND_PEER and LOOKUP with the record", "[server]") {
+  ServerNet n;
+  HMember& host = *n.t.members[1];  // persistent, from grow()
+  REQUIRE(host.node->dht().id());
+  Server s(*host.node);
+  const auto kp = HyperDhtNode::key_pair(Bytes32{9});
+  REQUIRE(!n.listen(s, kp));
+  const Bytes32 target = crypto::hash32(kp.public_key);
+  for (const std::uint64_t command : {msg::command::FIND_PEER, msg::command::LOOKUP}) {
+    auto o = std::make_shared<Outcome>();
+    dht::RequestCallbacks cb;
+    cb.on_response = [o](const dht::Reply& r) {
+      o->settled = true;
+      o->reply = r;
+    };
+    cb.on_error = [o](std::error_code ec) {
+      o->settled = true;
+      o->error = ec;
+    };
+    n.keep.push_back(n.client->node->dht().request(host.addr, command, target, std::nullopt,
+                                                   std::nullopt, std::move(cb), 0));
+    n.settle(o);
+    REQUIRE(o->reply);
+    REQUIRE(o->reply->value);
+    const msg::Peer record{kp.public_key, {}};
+    if (command == msg::command::FIND_PEER) {
+      CHECK(*o->reply->value == msg::encode(record));
+    } else {
+      auto lookup = msg::decode_lookup_reply(ByteView(*o->reply->value));
+      REQUIRE(lookup);
+      REQUIRE(lookup->peers.size() == 1);
+      CHECK(lookup->peers[0] == record);
+    }
+  }
+}
+
 TEST_CASE("server: listen errors", "[server]") {
   ServerNet n;
   const auto kp = HyperDhtNode::key_pair(Bytes32{});
