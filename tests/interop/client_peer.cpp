@@ -39,6 +39,7 @@
 #include "core/peer_connect.hpp"
 #include "core/rpc_errors.hpp"
 #include "protocol/crypto.hpp"
+#include "tests/interop/hyperdht_nodes.hpp"
 #include "tests/interop/json_lines.hpp"
 
 using namespace hdht;
@@ -46,12 +47,9 @@ using namespace hdht::hyperdht;
 using json = nlohmann::json;
 using interop::bad_command;
 using interop::emit;
+using interop::hex_or_null;
 
 namespace {
-
-json hex_or_null(const std::optional<Bytes32>& b) {
-  return b ? json(to_hex(*b)) : json(nullptr);
-}
 
 // The reference's error `code` for our error codes; the message otherwise.
 std::string code_name(std::error_code ec) {
@@ -101,7 +99,7 @@ class Driver {
         n->destroy();
       return false;
     }
-    if (op == "start") return start(cmd, seq), true;
+    if (op == "start") return interop::start_nodes(runtime_, nodes_, cmd), true;
     if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
     if (op == "connect") return connect(cmd, seq), true;
     const auto c = cmd.value("conn", std::uint64_t{0});
@@ -259,53 +257,6 @@ class Driver {
   // Never free a connection on its own stack.
   void release(std::uint64_t c) {
     boost::asio::post(runtime_.executor(), [this, c] { conns_.erase(c); });
-  }
-
-  void start(const json& cmd, const json& seq) {
-    HyperDhtConfig c;
-    if (auto b = cmd.value("bootstrap", json(nullptr)); b.is_string()) {
-      auto list = dht::BootstrapEntry::parse_list(b.get<std::string>());
-      if (!list) return bad_command(cmd, "bootstrap");
-      c.dht.bootstrap = std::move(*list);
-    }
-    auto host = Ipv4Address::parse_host(cmd.value("host", std::string("127.0.0.1")));
-    if (!host) return bad_command(cmd, "host");
-    c.dht.io.bind_host = {*host, 0};
-    if (auto p = cmd.value("bootstrapper", json(nullptr)); p.is_number_unsigned()) {
-      const auto port = p.get<std::uint16_t>();
-      c.dht = dht::DhtConfig::bootstrapper(port, Ipv4Address{*host, port});
-      c.dht.io.bind_host = {*host, 0};
-    }
-    if (auto e = cmd.value("ephemeral", json(nullptr)); e.is_boolean())
-      c.dht.ephemeral = e.get<bool>();
-    if (auto f = cmd.value("firewalled", json(nullptr)); f.is_boolean())
-      c.dht.io.firewalled = f.get<bool>();
-    if (auto q = cmd.value("quickFirewall", json(nullptr)); q.is_boolean())
-      c.dht.quick_firewall = q.get<bool>();
-    const auto count = cmd.value("nodes", std::size_t{1});
-    auto batch = std::make_shared<std::vector<std::size_t>>();
-    for (std::size_t k = 0; k < count; ++k)
-      batch->push_back(nodes_.size() + k);
-    launch(c, batch, 0, seq);
-  }
-
-  // One after another, as the JS testnet does: each node bootstraps before the next starts.
-  void launch(const HyperDhtConfig& c, std::shared_ptr<std::vector<std::size_t>> batch,
-              std::size_t k, const json& seq) {
-    if (k == batch->size()) {
-      emit({{"event", "started"}, {"seq", seq}, {"nodes", *batch}});
-      return;
-    }
-    const std::size_t i = nodes_.size();
-    nodes_.push_back(std::make_unique<HyperDhtNode>(runtime_, c));
-    HyperDhtNode* n = nodes_.back().get();
-    n->dht().events().ready = [this, c, batch, k, seq] {
-      boost::asio::post(runtime_.executor(),
-                        [this, c, batch, k, seq] { launch(c, batch, k + 1, seq); });
-    };
-    if (auto r = n->start(); !r) {
-      emit({{"event", "start-error"}, {"seq", seq}, {"node", i}, {"error", r.error().message()}});
-    }
   }
 
   json status() const {

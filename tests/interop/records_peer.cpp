@@ -38,6 +38,7 @@
 #include "core/asio_runtime.hpp"
 #include "core/hyperdht_node.hpp"
 #include "protocol/crypto.hpp"
+#include "tests/interop/hyperdht_nodes.hpp"
 #include "tests/interop/json_lines.hpp"
 
 using namespace hdht;
@@ -45,12 +46,10 @@ using namespace hdht::hyperdht;
 using json = nlohmann::json;
 using interop::bad_command;
 using interop::emit;
+using interop::hex_or_null;
+using interop::router_json;
 
 namespace {
-
-json hex_or_null(const std::optional<Bytes32>& b) {
-  return b ? json(to_hex(*b)) : json(nullptr);
-}
 
 json addr(const Ipv4Address& a) {
   return {{"host", a.host_string()}, {"port", a.port}};
@@ -69,19 +68,6 @@ json record_json(const msg::Peer& p) {
   for (const auto& r : p.relay_addresses)
     relays.push_back(addr(r));
   return {{"publicKey", to_hex(p.public_key)}, {"relayAddresses", relays}};
-}
-
-json router_json(const RouterStats& r) {
-  return {{"handshake_from_client", r.handshake_from_client},
-          {"handshake_from_relay", r.handshake_from_relay},
-          {"handshake_from_server", r.handshake_from_server},
-          {"handshake_no_route", r.handshake_no_route},
-          {"handshake_to_server", r.handshake_to_server},
-          {"holepunch_from_client", r.holepunch_from_client},
-          {"holepunch_from_server", r.holepunch_from_server},
-          {"holepunch_to_server", r.holepunch_to_server},
-          {"server_replies", r.server_replies},
-          {"dropped", r.dropped}};
 }
 
 json error_json(std::error_code ec) {
@@ -105,7 +91,7 @@ class Driver {
         n->destroy();
       return false;
     }
-    if (op == "start") return start(cmd, seq), true;
+    if (op == "start") return start(cmd), true;
     if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
     const auto i = cmd.value("node", std::size_t{0});
     if (i >= nodes_.size()) return bad_command(cmd, "no such node"), true;
@@ -274,55 +260,12 @@ class Driver {
     emit(ev);
   }
 
-  void start(const json& cmd, const json& seq) {
-    HyperDhtConfig c;
-    if (auto b = cmd.value("bootstrap", json(nullptr)); b.is_string()) {
-      auto list = dht::BootstrapEntry::parse_list(b.get<std::string>());
-      if (!list) return bad_command(cmd, "bootstrap");
-      c.dht.bootstrap = std::move(*list);
-    }
-    auto host = Ipv4Address::parse_host(cmd.value("host", std::string("127.0.0.1")));
-    if (!host) return bad_command(cmd, "host");
-    c.dht.io.bind_host = {*host, 0};
-    if (auto p = cmd.value("bootstrapper", json(nullptr)); p.is_number_unsigned()) {
-      const auto port = p.get<std::uint16_t>();
-      c.dht = dht::DhtConfig::bootstrapper(port, Ipv4Address{*host, port});
-      c.dht.io.bind_host = {*host, 0};
-    }
-    if (auto e = cmd.value("ephemeral", json(nullptr)); e.is_boolean())
-      c.dht.ephemeral = e.get<bool>();
-    if (auto f = cmd.value("firewalled", json(nullptr)); f.is_boolean())
-      c.dht.io.firewalled = f.get<bool>();
-    if (cmd.contains("max_size")) c.max_size = cmd["max_size"].get<std::size_t>();
-    if (cmd.contains("max_age_ms"))
-      c.max_age = std::chrono::milliseconds(cmd["max_age_ms"].get<std::int64_t>());
-    const auto count = cmd.value("nodes", std::size_t{1});
-    auto batch = std::make_shared<std::vector<std::size_t>>();
-    for (std::size_t k = 0; k < count; ++k)
-      batch->push_back(nodes_.size() + k);
-    launch(c, batch, 0, seq);
-  }
-
-  // One after another, as the JS testnet does: each node bootstraps before the next starts.
-  void launch(const HyperDhtConfig& c, std::shared_ptr<std::vector<std::size_t>> batch,
-              std::size_t k, const json& seq) {
-    if (k == batch->size()) {
-      emit({{"event", "started"}, {"seq", seq}, {"nodes", *batch}});
-      return;
-    }
-    const std::size_t i = nodes_.size();
-    nodes_.push_back(std::make_unique<HyperDhtNode>(runtime_, c));
-    HyperDhtNode* n = nodes_.back().get();
-    n->dht().events().ready = [this, c, batch, k, seq] {
-      boost::asio::post(runtime_.executor(),
-                        [this, c, batch, k, seq] { launch(c, batch, k + 1, seq); });
-    };
-    n->dht().events().persistent = [i, n] {
-      emit({{"event", "persistent"}, {"node", i}, {"id", hex_or_null(n->dht().id())}});
-    };
-    if (auto r = n->start(); !r) {
-      emit({{"event", "start-error"}, {"seq", seq}, {"node", i}, {"error", r.error().message()}});
-    }
+  void start(const json& cmd) {
+    interop::start_nodes(runtime_, nodes_, cmd, [](std::size_t i, HyperDhtNode& n) {
+      n.dht().events().persistent = [i, &n] {
+        emit({{"event", "persistent"}, {"node", i}, {"id", hex_or_null(n.dht().id())}});
+      };
+    });
   }
 
   json status() const {

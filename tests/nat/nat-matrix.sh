@@ -4,13 +4,13 @@
 # hyperdht testnet of 4 JS nodes, a client host and a server host each behind its own router (or
 # public), in the router modes of each case, and for each implementation pair (client-server) one
 # connect + echo with bench/js/connect.js (JS) or bench/connect_peer (C++). The matrix prints as a
-# table. Checks: JS -> JS connects where hyperdht must (consistent NATs, one random side, open
-# sides) and fails with HOLEPUNCH_ABORTED when both are random (no relay is configured; the
+# table. Checks: JS -> JS connects where hyperdht must (consistent NATs, open sides) and fails with HOLEPUNCH_ABORTED when both are random (no relay is configured; the
 # reference's probe round raises HOLEPUNCH_DOUBLE_RANDOMIZED_NATS there, but destroying the
 # puncher first fires its onabort, which fails the socket with HOLEPUNCH_ABORTED, and that is
 # what a JS user sees); every other pair ends as JS -> JS did in the same case (or better: a
 # connect where a random punch's luck failed the JS pair is not a failure). A case with one random
-# side that fails gets a second attempt, for every pair alike. Skips loudly (exit 77) without
+# side that fails gets a second attempt, for every pair alike; there JS -> JS is only reported
+# (the reference's random punch can lose twice) and C++ -> C++ must connect. Skips loudly (exit 77) without
 # root, namespaces or iptables. Every wait is bounded. Last line: "N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -161,15 +161,26 @@ for case_ in $cases; do
   done
 done
 
-# The expectations: JS -> JS by the reference's rules; the others as JS -> JS.
+# The expectations. With no random side, JS -> JS must connect (random:random: fail with
+# HOLEPUNCH_ABORTED) and every other pair must end as JS -> JS did. With one random side the
+# reference's own punch is a lottery that JS -> JS can lose twice running (seen in CI: its
+# consistent client's random probes missed the server's birthday sockets in both draws while
+# all three pairs with a C++ end connected), so there JS -> JS is reported, not asserted; the
+# C++ -> C++ pair must connect, and the mixed pairs must end as JS -> JS did or connect.
 for case_ in $cases; do
   js=${result["$case_/js-js"]:-SKIPPED}
+  lottery=0
+  [[ "$case_" == *random* ]] && [ "$case_" != random:random ] && lottery=1
   case $case_ in
     random:random) want=HOLEPUNCH_ABORTED ;;
     *) want=ok ;;
   esac
   if [[ " $impls " == *" js-js "* ]]; then
-    check "$([ "$js" = "$want" ] && echo 1 || echo 0)" "JS -> JS, client $case_ server: $want" "(got $js)"
+    if [ $lottery = 1 ]; then
+      echo "# JS -> JS, client $case_ server: $js (reported: one random side)"
+    else
+      check "$([ "$js" = "$want" ] && echo 1 || echo 0)" "JS -> JS, client $case_ server: $want" "(got $js)"
+    fi
   fi
   for pair in $impls; do
     [ "$pair" = js-js ] && continue
@@ -179,6 +190,11 @@ for case_ in $cases; do
       continue
     fi
     ok=0
+    if [ $lottery = 1 ] && [ "$pair" = cpp-cpp ]; then
+      [ "$got" = ok ] && ok=1
+      check "$ok" "$pair, client $case_ server: connects (random punch, 2 draws at most)" "(got $got)"
+      continue
+    fi
     [ "$got" = "$js" ] && ok=1
     [ "$got" = ok ] && [ "$want" = ok ] && ok=1
     check "$ok" "$pair, client $case_ server: as JS -> JS ($js)" "(got $got)"
