@@ -204,6 +204,7 @@ void ServerAnnouncer::ping_round(int round) {
   struct Round {
     std::size_t left;
     std::size_t active = 0;
+    bool rebound = false;
   };
   auto state = std::make_shared<Round>(Round{relays.size() + 1});
   const std::size_t pings = relays.size();
@@ -212,6 +213,10 @@ void ServerAnnouncer::ping_round(int round) {
     if (--state->left > 0) return;
     if (state->active < std::min(pings, kMinActive)) {
       ++stats_.early_refreshes;
+      refresh();
+    }
+    if (state->rebound) {
+      ++stats_.rebinds_detected;
       refresh();
     }
     if (stopped_) return;
@@ -224,7 +229,16 @@ void ServerAnnouncer::ping_round(int round) {
   };
   for (const auto& addr : relays) {
     dht::RequestCallbacks cb;
-    cb.on_response = [settle](const dht::Reply&) { settle(true); };
+    // The relay's forward still points at what it saw at announce time; a different `to` now
+    // means our NAT rebound and relayed handshakes are lost until we announce again.
+    std::optional<Ipv4Address> announced_as;
+    for (const auto& r : relays_) {
+      if (r.relay_address == addr) announced_as = r.peer_address;
+    }
+    cb.on_response = [settle, state, announced_as](const dht::Reply& res) {
+      if (announced_as && res.to != *announced_as) state->rebound = true;
+      settle(true);
+    };
     cb.on_error = [settle](std::error_code) { settle(false); };
     ++stats_.pings_sent;
     requests_.push_back(node_.dht().ping(addr, std::move(cb)));

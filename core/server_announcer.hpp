@@ -10,6 +10,13 @@
 // unannounced. Between updates a background loop pings the current relays every 3 s, up to 100
 // times, and runs the next update early when fewer than min(relays, 3) answer.
 //
+// Ours, beyond the reference: NAT rebinding. A firewalled server is reached only through the
+// forward each relay stored at announce time, which holds the NAT mapping that relay saw then.
+// When our router forgets it (reboot, timeout), our packets leave from a new public port and
+// relayed handshakes go to the dead one until the next update, minutes later. Each ping reply
+// says how the relay sees us now; when that differs from what it reported to our ANNOUNCE, the
+// round ends in an update at once (one per change: the update records the new addresses).
+//
 // Not done (as the server's suspend/resume is not): suspend, resume and the online signal.
 //
 // Threading and lifetime: not thread-safe; runs on the node's executor. Owns its query, requests
@@ -45,6 +52,7 @@ struct AnnouncerStats {
   std::uint64_t unannounces_sent = 0;  // UNANNOUNCE requests
   std::uint64_t pings_sent = 0;        // relay liveness pings
   std::uint64_t early_refreshes = 0;   // too few relays answered
+  std::uint64_t rebinds_detected = 0;  // ping rounds where a relay saw us at a new address
 };
 
 class ServerAnnouncer {

@@ -11,6 +11,10 @@
 #               keeps one public address:port for every destination (endpoint-independent)
 #   random      MASQUERADE --random-fully: a fresh random public port per connection (tuple),
 #               so every destination sees another port (what hyperdht calls RANDOM)
+#   shifted     MASQUERADE --to-ports 20000-29999: consistent as above (Linux reuses a socket's
+#               existing mapping for its next flows), but on a port below the kernel's ephemeral
+#               range (32768-60999), so no socket keeps its own port: switching a consistent
+#               router to shifted and flushing is a NAT rebinding that surely changes the port
 #   fw          plus a stateful firewall on the router: inbound only for ESTABLISHED/RELATED
 # The internet's distance: each router and public host drops, before connection tracking sees
 # them, arriving packets whose TTL says they would have expired on the way (< 10 left; the lab's
@@ -91,7 +95,7 @@ lab_public() {
   LAB_HOSTS+=("$x")
 }
 
-# lab_router_mode NAME consistent|random [fw]: (re)configures NAT and firewall, flushing the
+# lab_router_mode NAME consistent|random|shifted [fw]: (re)configures NAT and firewall, flushing the
 # connection tracking so old mappings do not carry over between cases.
 lab_router_mode() {
   local rt="${LAB}-r$1" mode=$2 fw=${3:-}
@@ -100,6 +104,11 @@ lab_router_mode() {
   case $mode in
     consistent) ip netns exec "$rt" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE ;;
     random) ip netns exec "$rt" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully ;;
+    shifted)
+      # --to-ports needs a protocol; the rest (ICMP) is masqueraded as usual.
+      ip netns exec "$rt" iptables -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-29999
+      ip netns exec "$rt" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+      ;;
     *) echo "lab_router_mode: unknown mode $mode" >&2; return 2 ;;
   esac
   if [ "$fw" = fw ]; then
@@ -129,6 +138,30 @@ lab_exec() {
   local x=$1
   shift
   if [ "$x" = pub ]; then ip netns exec "${LAB}-pub" "$@"; else ip netns exec "${LAB}-h$x" "$@"; fi
+}
+
+# lab_wait_ready FILE PID SECONDS: until FILE holds a {"ready":true,...} line (0), the process
+# exits or the time is up (1).
+lab_wait_ready() {
+  local n=$(($3 * 10))
+  for _ in $(seq "$n"); do
+    grep -q '"ready"' "$1" 2> /dev/null && return 0
+    kill -0 "$2" 2> /dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# lab_start_testnet JS_BIN DIR: hyperdht's createTestnet(4) at 10.99.0.1 (bench/js/connect.js
+# --role testnet) in the internet's namespace; sets LAB_BOOTSTRAP (host:port). Output in
+# DIR/testnet{,.err}. Returns 1 with the reason on stdout if it did not come up in 60 s.
+lab_start_testnet() {
+  lab_exec pub node "$1" --role testnet --nodes 4 --host 10.99.0.1 > "$2/testnet" 2> "$2/testnet.err" &
+  if ! lab_wait_ready "$2/testnet" $! 60; then
+    echo "the public testnet did not start: $(tail -n3 "$2/testnet.err")"
+    return 1
+  fi
+  LAB_BOOTSTRAP=$(grep '"ready"' "$2/testnet" | head -n1 | jq -r .bootstrap)
 }
 
 lab_down() {

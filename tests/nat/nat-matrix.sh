@@ -63,25 +63,13 @@ available() { # IMPL
   [ "$1" = js ] && return 0
   [ -x "$cpp_bin" ] && "$cpp_bin" --capabilities > /dev/null 2>&1
 }
-# wait_ready FILE PID SECONDS
-wait_ready() {
-  local n=$(($3 * 10))
-  for _ in $(seq "$n"); do
-    grep -q '"ready"' "$1" 2> /dev/null && return 0
-    kill -0 "$2" 2> /dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 
-lab_exec pub node "$js_bin" --role testnet --nodes 4 --host 10.99.0.1 > "$tmp/testnet" 2> "$tmp/testnet.err" &
-testnet_pid=$!
-if ! wait_ready "$tmp/testnet" "$testnet_pid" 60; then
-  echo "FAIL the public testnet did not start: $(tail -n3 "$tmp/testnet.err")"
+if ! lab_start_testnet "$js_bin" "$tmp" > "$tmp/why"; then
+  echo "FAIL $(cat "$tmp/why")"
   echo "0 passed, 1 failed"
   exit 1
 fi
-bootstrap=$(grep '"ready"' "$tmp/testnet" | head -n1 | jq -r .bootstrap)
+bootstrap=$LAB_BOOTSTRAP
 echo "# public testnet at $bootstrap"
 
 # side SPEC -> "host mode fw": which lab host and router mode a case side uses
@@ -104,7 +92,7 @@ run_case() {
   lab_exec "$sh" $(cmd_of "$si") --role server --bootstrap "$bootstrap" --host 0.0.0.0 \
     > "$tmp/$name.server" 2> "$tmp/$name.server.err" &
   local spid=$!
-  if ! wait_ready "$tmp/$name.server" "$spid" 60; then
+  if ! lab_wait_ready "$tmp/$name.server" "$spid" 60; then
     kill "$spid" 2> /dev/null
     echo "SERVER_DID_NOT_START"
     return

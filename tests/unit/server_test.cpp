@@ -1,6 +1,7 @@
 // The hyperdht Server (issue 6): listen/announce, the listen errors, msg1 deduplication, the
 // firewall and the rate limit, and close, on a simulated network (deterministic, virtual time).
-// Connections end to end are covered by tests/interop/server-interop.js against the JS client.
+// Connections end to end are covered by tests/interop/server-interop.js against the JS client;
+// here only across a NAT rebinding, which the announcer must notice (ours, not the reference's).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -12,12 +13,14 @@
 #include "core/hyperdht_errors.hpp"
 #include "core/hyperdht_node.hpp"
 #include "core/hyperdht_server.hpp"
+#include "core/peer_connect.hpp"
 #include "hyperdht_testnet.hpp"
 #include "protocol/crypto.hpp"
 #include "protocol/hyperdht_constants.hpp"
 #include "protocol/noise_ik.hpp"
 #include "protocol/noise_payload.hpp"
 #include "protocol/router_messages.hpp"
+#include "sim_nat.hpp"
 
 using namespace hdht;
 using namespace hdht::hyperdht;
@@ -310,4 +313,90 @@ TEST_CASE("server: close unannounces and calls on_close", "[server]") {
   auto o = n.handshake(kp.public_key, make_msg1(kp.public_key));
   n.settle(o);
   CHECK((!o->reply || !o->reply->value));
+}
+
+TEST_CASE("server: a NAT rebinding is seen by the relay pings and re-announced at once",
+          "[server]") {
+  HTestnet t{93, HyperDhtConfig{}};
+  REQUIRE(t.grow(8));
+  using sim_nat::Mapping;
+  std::vector<std::shared_ptr<sim_nat::NatGateway>> gateways;
+  auto behind = [&](std::uint8_t i) -> HMember& {
+    const core::SimNetwork::Ip priv{192, 168, i, 2};
+    gateways.push_back(
+        sim_nat::add_host_behind_nat(t.net, priv, {100, 64, i, 1}, Mapping::consistent, 700 + i));
+    HMember& m = t.spawn_on(priv, t.node_config(false));
+    REQUIRE(t.net.run_until([&] { return m.node->dht().bootstrapped(); }, 60s));
+    REQUIRE(m.node->dht().firewalled());
+    return m;
+  };
+  HMember& srv = behind(1);
+  HMember& cli = behind(2);
+  const auto kp = HyperDhtNode::key_pair(Bytes32{});
+  std::vector<std::unique_ptr<core::SecretStream>> inbound;
+  Server server(
+      *srv.node, {},
+      {nullptr, [&](std::unique_ptr<core::SecretStream> s) { inbound.push_back(std::move(s)); },
+       nullptr});
+  bool listening = false;
+  server.listen(kp, [&](std::error_code ec) {
+    CHECK(!ec);
+    listening = true;
+  });
+  REQUIRE(t.net.run_until([&] { return listening; }, 60s));
+
+  // One connect from the client behind its own NAT: relayed handshake, then the punch. The
+  // stream is kept until the server's side of it arrived.
+  std::vector<std::unique_ptr<core::SecretStream>> outbound;
+  auto connect = [&]() -> std::error_code {
+    bool settled = false;
+    std::error_code error;
+    std::unique_ptr<core::SecretStream> stream;
+    auto c = PeerConnect::start(*cli.node, kp.public_key, {},
+                                [&](Result<std::unique_ptr<core::SecretStream>> r) {
+                                  settled = true;
+                                  if (r)
+                                    stream = std::move(*r);
+                                  else
+                                    error = r.error();
+                                });
+    REQUIRE(t.net.run_until([&] { return settled; }, 90s));
+    c.reset();
+    if (!stream) return error;
+    outbound.push_back(std::move(stream));
+    const auto arrived = inbound.size() + 1;
+    CHECK(t.net.run_until([&] { return inbound.size() == arrived; }, 10s));
+    return {};
+  };
+  REQUIRE(!connect());
+
+  const ServerAnnouncer& ann = *server.announcer();
+  const auto before = ann.relays();
+  REQUIRE(!before.empty());
+  const std::uint16_t old_port = before[0].peer_address.port;
+  for (const auto& r : before)
+    REQUIRE(r.peer_address.port == old_port);  // a consistent NAT: one mapping for all relays
+  CHECK(ann.stats().rebinds_detected == 0);
+
+  gateways[0]->rebind();
+  // Without the detection the relays would keep the dead mapping until the next update (100
+  // ping rounds, ~5 min); one ping round and one update are a few seconds.
+  auto reannounced = [&] {
+    if (ann.relays().empty()) return false;
+    for (const auto& r : ann.relays())
+      if (r.peer_address.port == old_port) return false;
+    return true;
+  };
+  REQUIRE(t.net.run_until(reannounced, 15s));
+  CHECK(ann.stats().rebinds_detected == 1);
+  const std::uint64_t updates = ann.stats().updates;
+
+  const std::error_code after = connect();
+  INFO(after.message());
+  CHECK(!after);
+
+  // One update per change: the pings agree with the new forwards, so no update follows.
+  t.net.run_for(30s);
+  CHECK(ann.stats().rebinds_detected == 1);
+  CHECK(ann.stats().updates == updates);
 }

@@ -9,6 +9,8 @@
 // (1..kLowTtl) opens the mapping and dies on the way, as hyperdht's TTL-5 probes are meant to.
 // Packets addressed to the private host itself are dropped (no LAN between the test's hosts).
 //
+// rebind() drops every mapping and never hands an old external port out again (NAT rebinding).
+//
 // Use: add the private host with the gateway and route the public address to it:
 //   auto nat = sim_nat::add_host_behind_nat(net, {192,168,1,2}, {100,64,1,1}, Mapping::random, 7);
 #pragma once
@@ -68,6 +70,17 @@ class NatGateway final : public core::SimGateway {
     return true;
   }
 
+  // A NAT rebinding (a router that reboots or times its mappings out): every mapping goes, and
+  // no later one reuses an external port handed out before, so every socket's public port
+  // changes (a preserved port would hide the rebinding from the tests).
+  void rebind() {
+    for (const auto& [ext, _] : ports_)
+      retired_.insert(ext);
+    ports_.clear();
+    consistent_.clear();
+    random_.clear();
+  }
+
   const core::SimNetwork::Ip& public_ip() const noexcept { return public_ip_; }
   const core::SimNetwork::Ip& private_ip() const noexcept { return private_ip_; }
   std::size_t mappings() const noexcept { return ports_.size(); }
@@ -99,10 +112,10 @@ class NatGateway final : public core::SimGateway {
 
   // `wanted` if free (port preservation), else a random free port in 1024..65535.
   std::uint16_t free_port(std::uint16_t wanted) {
-    if (wanted >= 1024 && !ports_.contains(wanted)) return wanted;
+    if (wanted >= 1024 && !ports_.contains(wanted) && !retired_.contains(wanted)) return wanted;
     for (;;) {
       const auto p = static_cast<std::uint16_t>(1024 + rng_.below(65536 - 1024));
-      if (!ports_.contains(p)) return p;
+      if (!ports_.contains(p) && !retired_.contains(p)) return p;
     }
   }
 
@@ -112,6 +125,7 @@ class NatGateway final : public core::SimGateway {
   bool filter_;
   core::SimRandom rng_;
   std::map<std::uint16_t, Port> ports_;  // by external port
+  std::set<std::uint16_t> retired_;      // handed out before a rebind()
   std::map<std::uint16_t, std::uint16_t> consistent_;
   std::map<std::tuple<std::uint16_t, std::uint32_t, std::uint16_t>, std::uint16_t> random_;
 };
