@@ -15,9 +15,9 @@
 // Open times (median / p95) are printed as "# timing ..." lines. Every wait is bounded;
 // "N passed, N failed" last; exit code 1 on any failure.
 const crypto = require('crypto')
-const dgram = require('dgram')
 const HyperDHT = require('hyperdht')
 const { CppPeer, withTimeout, until } = require('./lib/peer')
+const { freePort } = require('./lib/sockets')
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 20000
@@ -48,17 +48,6 @@ function check (cond, name, detail) {
 
 const fin = (p, what, ms = WAIT_MS) => withTimeout(p, ms, what)
 const seed = (n) => Buffer.alloc(32, n)
-
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4')
-    s.on('error', reject)
-    s.bind(0, HOST, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 function stats (xs) {
   const s = [...xs].sort((a, b) => a - b)

@@ -18,9 +18,10 @@
 //   (6) dht.findPeer(publicKey) sees the C++ server's record.
 // Every wait is bounded; timings are printed; "N passed, N failed" last; exit 1 on any failure.
 const crypto = require('crypto')
-const dgram = require('dgram')
 const HyperDHT = require('hyperdht')
 const { CppPeer, withTimeout, until } = require('./lib/peer')
+const sockets = require('./lib/sockets')
+const { sha256, freePort, opened, echo } = sockets
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 20000
@@ -49,54 +50,8 @@ function check (cond, name, detail) {
 
 const fin = (p, what, ms = WAIT_MS) => withTimeout(p, ms, what)
 const seed = (n) => Buffer.alloc(32, n)
-const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex')
-
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4')
-    s.on('error', reject)
-    s.bind(0, HOST, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-function opened (socket) {
-  return new Promise((resolve, reject) => {
-    socket.once('open', () => resolve(socket))
-    socket.once('error', reject)
-    socket.once('close', () => reject(new Error('closed before open')))
-  })
-}
-
-async function connectError (socket, what) {
-  socket.on('error', () => {})
-  try {
-    await fin(opened(socket), what, CONNECT_MS)
-    socket.destroy()
-    return null
-  } catch (err) {
-    socket.destroy()
-    return err
-  }
-}
-
-// Sends `data` in 64 KiB writes and resolves with what came back once as many bytes arrived.
-function echo (socket, data) {
-  return new Promise((resolve, reject) => {
-    const chunks = []
-    let got = 0
-    socket.on('data', (d) => {
-      chunks.push(d)
-      got += d.length
-      if (got >= data.length) resolve(Buffer.concat(chunks))
-    })
-    socket.once('error', reject)
-    socket.once('close', () => reject(new Error(`closed after ${got} bytes`)))
-    for (let off = 0; off < data.length; off += 65536) socket.write(data.subarray(off, off + 65536))
-  })
-}
+// connectError with this test's connect limit.
+const connectError = (socket, what) => sockets.connectError(socket, what, CONNECT_MS)
 
 async function main () {
   const cpp = new CppPeer(PEER, { waitMs: WAIT_MS, name: 'server_peer' })
