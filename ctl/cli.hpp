@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ctl/client.hpp"
+
 namespace hdht::ctl {
 
 // Documented in docs/hdhtctl.md.
@@ -21,6 +23,7 @@ enum Exit : int {
   kUsage = 2,        // bad command line
   kUnreachable = 3,  // no daemon on the socket, or it stopped answering
   kUnhealthy = 4,    // `health`: the daemon answered, and it is not healthy
+  kStreamError = 5,  // `listen`/`connect`: the stream broke after it was established
 };
 
 struct Global {
@@ -41,11 +44,14 @@ const std::vector<Command>& commands();
 // immutable-*, mutable-*, records, forget, announce, unannounce, announces, lookup, find-peer
 // (commands_records.cpp).
 const std::vector<Command>& record_commands();
+// listen, unlisten, servers, connect, connections, disconnect (commands_peers.cpp).
+const std::vector<Command>& connection_commands();
 void print_command_help(const Command& c);
 
 // A command's arguments: --opt VALUE options, bare --flags, positionals.
 struct Args {
-  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> options;           // the last value of each
+  std::map<std::string, std::vector<std::string>> all;  // every value, for repeatable options
   std::set<std::string> flags;
   std::vector<std::string> positional;
   std::string error;  // non-empty: a usage error, already worded
@@ -60,6 +66,9 @@ int invoke(const Global& g, const std::string& method, const nlohmann::json& par
            const std::function<std::string(const nlohmann::json&)>& human,
            nlohmann::json* result_out = nullptr,
            const std::function<void(const nlohmann::json&)>& on_note = {});
+// An error answer or a transport failure as one line on stderr; returns its exit code (kOk
+// for an answer, which is not printed).
+int report_failure(const std::string& method, const Outcome& outcome);
 // "hdhtctl COMMAND: message (see hdhtctl COMMAND --help)" on stderr; returns kUsage.
 int usage_error(const char* command, const std::string& message);
 

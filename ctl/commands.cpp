@@ -17,6 +17,17 @@ int invoke(const Global& g, const std::string& method, const json& params,
     else
       std::cout << note.value("params", json()).dump() << std::endl;
   });
+  if (const int code = report_failure(method, out); code != kOk) return code;
+  const auto& result = std::get<Answer>(out).result;
+  if (result_out) *result_out = result;
+  if (g.json)
+    std::cout << result.dump() << "\n";
+  else
+    std::cout << human(result);
+  return kOk;
+}
+
+int report_failure(const std::string& method, const Outcome& out) {
   if (const auto* t = std::get_if<TransportError>(&out)) {
     std::cerr << "hdhtctl: " << t->message << "\n";
     return kUnreachable;
@@ -27,12 +38,6 @@ int invoke(const Global& g, const std::string& method, const json& params,
               << (name.empty() ? "" : " (" + name + ")") << "\n";
     return kRemoteError;
   }
-  const auto& result = std::get<Answer>(out).result;
-  if (result_out) *result_out = result;
-  if (g.json)
-    std::cout << result.dump() << "\n";
-  else
-    std::cout << human(result);
   return kOk;
 }
 
@@ -169,6 +174,8 @@ const std::vector<Command>& commands() {
     // The record commands go before `call`, the catch-all, in the help listing.
     const auto& more = record_commands();
     out.insert(out.end() - 1, more.begin(), more.end());
+    const auto& peers = connection_commands();
+    out.insert(out.end() - 1, peers.begin(), peers.end());
     return out;
   }();
   return all;
@@ -207,6 +214,7 @@ Args parse_args(const std::vector<std::string>& args, const std::set<std::string
           value = args[++i];
         }
         out.options[name] = value;
+        out.all[name].push_back(value);
       } else if (flags.contains(name) && !inline_value) {
         out.flags.insert(name);
       } else {

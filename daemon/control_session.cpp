@@ -11,6 +11,8 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto kLinger = std::chrono::seconds(2);
+// Stream bytes a client may send before its upgrade is answered; beyond, it is not read.
+constexpr std::size_t kMaxEarly = 64 * 1024;
 }  // namespace
 
 ControlSession::ControlSession(asio::local::stream_protocol::socket socket,
@@ -21,6 +23,19 @@ ControlSession::ControlSession(asio::local::stream_protocol::socket socket,
 
 ControlSession::~ControlSession() {
   --shared_->stats.clients;
+  run_close_hooks();
+}
+
+void ControlSession::on_close(std::function<void()> hook) {
+  if (closed_) return hook();
+  close_hooks_.push_back(std::move(hook));
+}
+
+void ControlSession::run_close_hooks() {
+  auto hooks = std::move(close_hooks_);
+  close_hooks_.clear();
+  for (auto& h : hooks)
+    h();
 }
 
 asio::awaitable<void> ControlSession::run(std::shared_ptr<ControlSession> /*self*/) {
@@ -54,6 +69,10 @@ asio::awaitable<void> ControlSession::run(std::shared_ptr<ControlSession> /*self
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     handle_line(line);
     buffer.erase(0, n);
+    if (hold_ != Hold::none) {
+      co_await read_held(std::move(buffer));
+      co_return;
+    }
   }
   if (!close_after_flush_) close();
 }
@@ -70,6 +89,67 @@ void ControlSession::handle_line(std::string_view line) {
   auto& request = std::get<rpc::Request>(parsed);
   Responder responder(shared_from_this(), request.id, request.notification);
   shared_->dispatcher->dispatch(request, responder);
+}
+
+void ControlSession::hold(std::function<void()> on_gone) {
+  if (closed_ || hold_ != Hold::none) return;
+  hold_ = Hold::held;
+  hold_reading_ = true;
+  on_gone_ = std::move(on_gone);
+}
+
+asio::awaitable<void> ControlSession::read_held(std::string early) {
+  early_ = std::move(early);
+  std::array<char, 4096> chunk{};
+  while (hold_ == Hold::held && !closed_ && early_.size() < kMaxEarly) {
+    boost::system::error_code ec;
+    const std::size_t n = co_await socket_.async_read_some(
+        asio::buffer(chunk.data(), std::min(chunk.size(), kMaxEarly - early_.size())),
+        asio::redirect_error(asio::use_awaitable, ec));
+    early_.append(chunk.data(), n);
+    if (ec && hold_ == Hold::held && !closed_) {
+      // Gone (or half-closed) before the answer: the operation it asked for is cancelled.
+      if (auto gone = std::move(on_gone_)) gone();
+      close();
+      co_return;
+    }
+  }
+  hold_reading_ = false;
+  if (hold_ == Hold::ending) {
+    close_after_flush_ = true;
+    if (!writing_) linger_close();
+    co_return;
+  }
+  maybe_hand_over();
+}
+
+void ControlSession::upgrade(std::string line, UpgradeTarget target) {
+  if (closed_ || hold_ != Hold::held) return;
+  hold_ = Hold::upgrading;
+  on_gone_ = nullptr;
+  upgrade_target_ = std::move(target);
+  if (!line.empty()) send_line(std::move(line));
+  boost::system::error_code ignored;
+  if (hold_reading_) socket_.cancel(ignored);  // read_held() ends, then hands over
+  maybe_hand_over();
+}
+
+void ControlSession::end_hold() {
+  if (closed_ || hold_ != Hold::held) return;
+  hold_ = Hold::ending;
+  on_gone_ = nullptr;
+  boost::system::error_code ignored;
+  if (hold_reading_) return (void)socket_.cancel(ignored);
+  close_after_flush_ = true;
+  if (!writing_) linger_close();
+}
+
+void ControlSession::maybe_hand_over() {
+  if (closed_ || hold_ != Hold::upgrading || hold_reading_ || writing_ || !out_.empty()) return;
+  closed_ = true;
+  auto target = std::move(upgrade_target_);
+  target(std::move(socket_), std::move(early_));
+  run_close_hooks();
 }
 
 void ControlSession::send_line(std::string line) {
@@ -116,6 +196,7 @@ void ControlSession::write_next() {
   if (out_.empty()) {
     writing_ = false;
     if (close_after_flush_) linger_close();
+    maybe_hand_over();
     return;
   }
   writing_ = true;
@@ -138,6 +219,9 @@ void ControlSession::close() {
   boost::system::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);
   socket_.close(ignored);
+  on_gone_ = nullptr;
+  upgrade_target_ = nullptr;  // it may hold a P2P stream: not past the nodes
+  run_close_hooks();
 }
 
 }  // namespace hdht::daemon

@@ -4,6 +4,11 @@
 // gets every answer); the socket closes with the last of them. What it shares with the server is in
 // ControlShared, so a session that outlives the server (its handlers queued on the executor) never
 // touches freed memory.
+//
+// Upgrades (`connect`, `accept`): the handler holds the session (no more lines are parsed; what
+// the client sends is kept as the stream's first bytes, up to kMaxEarly), then either upgrades
+// it (the answer is written, then the socket is handed over and the session ends) or answers
+// with an error, after which the session closes.
 #pragma once
 
 #include <array>
@@ -11,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange unincluded
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -38,12 +44,20 @@ class ControlSession final : public LineSink, public std::enable_shared_from_thi
   boost::asio::awaitable<void> run(std::shared_ptr<ControlSession> self);
   void send_line(std::string line) override;
   bool open() const override { return !closed_ && !close_after_flush_; }
+  void hold(std::function<void()> on_gone) override;
+  void upgrade(std::string line, UpgradeTarget target) override;
+  void end_hold() override;
+  void on_close(std::function<void()> hook) override;
   // Sends `line`, then closes once everything queued is written.
   void send_and_close(std::string line);
   void close();
 
  private:
   void handle_line(std::string_view line);
+  // The read loop of a held session: keeps early bytes, notices the client leaving.
+  boost::asio::awaitable<void> read_held(std::string early);
+  void maybe_hand_over();
+  void run_close_hooks();
   void write_next();
   // After a final error: half-close, read and drop what the client still sends, close on its EOF
   // or after kLinger. Closing with unread input would make the kernel reset the connection, and
@@ -60,6 +74,13 @@ class ControlSession final : public LineSink, public std::enable_shared_from_thi
   bool writing_ = false;
   bool close_after_flush_ = false;
   bool closed_ = false;
+  enum class Hold { none, held, upgrading, ending };
+  Hold hold_ = Hold::none;
+  bool hold_reading_ = false;  // read_held() is still reading
+  std::function<void()> on_gone_;
+  UpgradeTarget upgrade_target_;
+  std::string early_;
+  std::vector<std::function<void()>> close_hooks_;
 };
 
 }  // namespace hdht::daemon

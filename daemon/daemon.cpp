@@ -9,6 +9,7 @@
 #include "core/asio_runtime.hpp"
 #include "core/timer.hpp"
 #include "daemon/announcer.hpp"
+#include "daemon/connections.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
@@ -20,6 +21,7 @@
 #include "daemon/node_runner.hpp"
 #include "daemon/operations.hpp"
 #include "daemon/record_keeper.hpp"
+#include "daemon/servers.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "daemon/table_snapshot.hpp"
 
@@ -32,6 +34,8 @@ constexpr auto kHealthInterval = std::chrono::seconds(60);
 // How long a graceful stop waits for the standing announces' unannounces: long enough for a
 // lookup and its UNANNOUNCE round on a healthy network, short enough for systemd's stop timeout.
 constexpr auto kWithdrawDeadline = std::chrono::seconds(3);
+// How long an inbound stream of a listening server waits for a listener's `accept`.
+constexpr auto kAcceptTimeout = std::chrono::seconds(30);
 
 std::string status_line(const NodeRunner::Summary& s, bool healthy) {
   return std::to_string(s.bootstrapped) + "/" + std::to_string(s.planned) +
@@ -86,20 +90,25 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   };
   Announcer announcer(runtime, ready_node, options.reannounce_interval);
   RecordKeeper keeper(runtime, ready_node, options.reannounce_interval);
+  // Connections and servers go before the announcer (servers use the same node, and their
+  // streams must close before it does).
+  Connections connections(ctx.get_executor(), options.max_connections, kAcceptTimeout);
+  Servers servers(ctx.get_executor(), ready_node, connections, options.max_servers);
   const auto [restored_announces, restored_records] =
       restore_intents(intents, keys, announcer, keeper);
+  const std::size_t restored_servers = restore_server_intents(intents, keys, servers);
   // Set when a save failed: the shutdown tries once more.
   bool intents_dirty = false;
   const auto save_intents = [&] {
     if (!intents_file.enabled()) return;
-    auto r = intents_file.save(collect_intents(announcer, keeper));
+    auto r = intents_file.save(collect_intents(announcer, keeper, servers));
     intents_dirty = !r;
     if (!r) spdlog::warn("intents: cannot save {}: {}", intents_file.path(), r.error().message());
   };
   Dispatcher dispatcher;
   std::optional<ControlServer> control;
-  MethodContext mctx{runtime, options, runner, keys,      health, dispatcher,
-                     started, {},      ops,    announcer, keeper, save_intents};
+  MethodContext mctx{runtime, options, runner,    keys,   health,       dispatcher, started,
+                     {},      ops,     announcer, keeper, save_intents, servers,    connections};
   mctx.metrics_text = [&] {
     MetricsSources src;
     src.runner = &runner;
@@ -109,6 +118,8 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     src.standing_announces = announcer.size();
     src.kept_records = keeper.size();
     src.operations = ops.size();
+    src.servers = &servers;
+    src.connections = &connections;
     src.uptime_seconds = std::chrono::duration<double>(runtime.now() - started).count();
     return render_metrics(src);
   };
@@ -116,6 +127,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   add_key_methods(dispatcher, mctx);
   add_record_methods(dispatcher, mctx);
   add_peer_methods(dispatcher, mctx);
+  add_connection_methods(dispatcher, mctx);
 
   SystemdNotifier notifier(runtime);
   const auto refresh_status = [&] {
@@ -135,9 +147,11 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     const auto s = runner.summary();
     if (options.mode == Mode::testnet && s.bootstrapped < s.planned) return;
     restored = true;
-    if (restored_announces + restored_records == 0) return;
+    servers.start_restored();
+    if (restored_announces + restored_records + restored_servers == 0) return;
     // Counted now: a `forget` may have come in while the node was bootstrapping.
-    spdlog::info("intents: restored {} announces and {} records", announcer.size(), keeper.size());
+    spdlog::info("intents: restored {} announces and {} records, {} servers", announcer.size(),
+                 keeper.size(), servers.size());
     announcer.run_now();
     keeper.run_now();
   };
@@ -178,6 +192,8 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     health.stop();
     if (control) control->stop();
     if (metrics_http) metrics_http->stop();
+    servers.stop();
+    connections.stop();
     announcer.stop();
     keeper.stop();
     ops.clear();
@@ -200,6 +216,8 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     if (metrics_http) metrics_http->stop();
     ops.clear();
     keeper.stop();
+    servers.close_all();  // unannounced while the announces are withdrawn
+    connections.stop();
     const auto t0 = runtime.now();
     announcer.withdraw_all(
         kWithdrawDeadline, [&, t0](std::size_t total, std::vector<std::string> unfinished) {

@@ -16,14 +16,20 @@ struct Responder::State {
   json id;
   bool notification = false;
   bool answered = false;
+  bool held = false;  // hold(): the connection closes after a non-upgrade answer
 
   void send(std::string line) {
     if (sink) sink->send_line(std::move(line));
+  }
+  void release() {
+    if (sink && held) sink->end_hold();
+    sink.reset();
   }
   ~State() {
     if (!answered && !notification)
       send(rpc::error_line(id, {rpc::kInternalError, "the method gave no answer", "INTERNAL_ERROR",
                                 json::object()}));
+    if (!answered) release();
   }
 };
 
@@ -38,14 +44,34 @@ void Responder::result(json result) const {
   if (state_->answered) return;
   state_->answered = true;
   if (!state_->notification) state_->send(rpc::result_line(state_->id, result));
-  state_->sink.reset();
+  state_->release();
 }
 
 void Responder::error(rpc::Error error) const {
   if (state_->answered) return;
   state_->answered = true;
   if (!state_->notification) state_->send(rpc::error_line(state_->id, error));
+  state_->release();
+}
+
+void Responder::hold(std::function<void()> on_gone) const {
+  if (state_->answered || !state_->sink) return;
+  state_->held = true;
+  state_->sink->hold(std::move(on_gone));
+}
+
+void Responder::upgrade(json result, UpgradeTarget target) const {
+  if (state_->answered) return;
+  state_->answered = true;
+  if (state_->sink)
+    state_->sink->upgrade(
+        state_->notification ? std::string() : rpc::result_line(state_->id, result),
+        std::move(target));
   state_->sink.reset();
+}
+
+std::weak_ptr<LineSink> Responder::sink() const {
+  return state_->sink;
 }
 
 void Responder::notify(const std::string& method, json params) const {

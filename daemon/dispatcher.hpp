@@ -11,11 +11,18 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/local/stream_protocol.hpp>
+
 #include "daemon/jsonrpc.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
 
 namespace hdht::daemon {
+
+// What an upgraded connection becomes (`connect`, `accept`): the client's socket, and the bytes
+// it sent after its request line (the first bytes of its stream).
+using UpgradeTarget =
+    std::function<void(boost::asio::local::stream_protocol::socket socket, std::string early)>;
 
 // Where a client's lines go (a control-socket session).
 class LineSink {
@@ -23,6 +30,16 @@ class LineSink {
   virtual ~LineSink() = default;
   virtual void send_line(std::string line) = 0;
   virtual bool open() const = 0;
+  // Stop parsing lines: the connection is about to become a byte stream, or close after an
+  // error. Bytes the client sends meanwhile are kept for the stream (bounded); `on_gone` runs if
+  // the client goes away first. The handler then answers with upgrade() or an error.
+  virtual void hold(std::function<void()> on_gone) = 0;
+  // Sends `line`, and once it is written hands the socket over (only after hold()).
+  virtual void upgrade(std::string line, UpgradeTarget target) = 0;
+  // A held connection got an error instead of an upgrade: close once it is written.
+  virtual void end_hold() = 0;
+  // Runs once when the client's connection closes (or was handed over).
+  virtual void on_close(std::function<void()> hook) = 0;
 };
 
 // The handle a handler answers through. Copyable; the first result() or error() is the answer
@@ -40,6 +57,14 @@ class Responder {
   bool answered() const;
   // False once the client has disconnected: long operations may stop early.
   bool connected() const;
+  // See LineSink::hold(); a later result() or error() then closes the connection after it.
+  void hold(std::function<void()> on_gone) const;
+  // Answers with `result`, then turns the connection into a byte stream given to `target`
+  // (after hold(); a notification request has no answer to wait for and is just upgraded).
+  void upgrade(rpc::json result, UpgradeTarget target) const;
+  // The client's connection, for notifications that outlive this request (`connection` events
+  // of a listener): null once answered or gone.
+  std::weak_ptr<LineSink> sink() const;
 
  private:
   struct State;

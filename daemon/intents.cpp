@@ -139,6 +139,32 @@ std::optional<RecordIntent> parse_record(const json& e, std::string& why) {
   return r;
 }
 
+std::optional<ServerIntent> parse_server(const json& e, std::string& why) {
+  if (!e.is_object()) return fail(why, "not an object");
+  ServerIntent s;
+  const auto pk = hex32_member(e, "publicKey");
+  const auto key = key_member(e);
+  if (!pk || !key) return fail(why, "needs key and publicKey");
+  s.public_key = *pk;
+  s.key_name = *key;
+  if (const auto it = e.find("allow"); it != e.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > kMaxAllowedKeys)
+      return fail(why, "allow must be a list of at most 256 public keys");
+    for (const auto& k : *it) {
+      auto v = k.is_string() ? fixed_from_hex<32>(k.get<std::string>()) : std::nullopt;
+      if (!v) return fail(why, "bad public key in allow");
+      s.allow.push_back(*v);
+    }
+  }
+  if (const auto it = e.find("forward"); it != e.end() && !it->is_null()) {
+    std::string bad;
+    if (!it->is_string() || !parse_local_address(it->get<std::string>(), bad))
+      return fail(why, "bad forward address");
+    s.forward = it->get<std::string>();
+  }
+  return s;
+}
+
 // Depth of [ and { outside strings, checked before parsing: a hostile file must not make the
 // parser build (and the destructor recurse through) a deep tree.
 bool too_deep(std::string_view s) {
@@ -214,8 +240,11 @@ ParsedIntents parse_intents(std::string_view text) {
                              out.intents.announces, out.warnings);
   parse_list<RecordIntent>(root, "records", kMaxKeptRecords, parse_record, out.intents.records,
                            out.warnings);
+  parse_list<ServerIntent>(root, "servers", kMaxKeptServers, parse_server, out.intents.servers,
+                           out.warnings);
   for (const auto& [k, v] : root.items())
-    if (k != "version" && k != "announces" && k != "records") out.intents.extra[k] = v;
+    if (k != "version" && k != "announces" && k != "records" && k != "servers")
+      out.intents.extra[k] = v;
   return out;
 }
 
@@ -243,10 +272,21 @@ std::string render_intents(const Intents& intents) {
                          {"hash", to_hex(crypto::hash32(r.value))},
                          {"value", auto_value_json(r.value)}});
   }
+  json servers = json::array();
+  for (const auto& sv : intents.servers) {
+    json allow = json::array();
+    for (const auto& k : sv.allow)
+      allow.push_back(to_hex(k));
+    servers.push_back({{"key", sv.key_name},
+                       {"publicKey", to_hex(sv.public_key)},
+                       {"allow", allow},
+                       {"forward", sv.forward.empty() ? json(nullptr) : json(sv.forward)}});
+  }
   json root = intents.extra.is_object() ? intents.extra : json::object();
   root["version"] = kVersion;
   root["announces"] = std::move(announces);
   root["records"] = std::move(records);
+  root["servers"] = std::move(servers);
   // One entry per line: readable, and diffable by whoever looks after the machine.
   return root.dump(1) + "\n";
 }
@@ -348,8 +388,34 @@ std::pair<std::size_t, std::size_t> restore_intents(const Intents& intents, cons
   return {announces, records};
 }
 
-Intents collect_intents(const Announcer& announcer, const RecordKeeper& keeper) {
+std::size_t restore_server_intents(const Intents& intents, const KeyStore& keys, Servers& servers) {
+  std::size_t n = 0;
+  for (const auto& sv : intents.servers) {
+    auto kp = keys.get(sv.key_name);
+    if (!kp || kp->public_key != sv.public_key) {
+      spdlog::warn("intents: dropping the server of {}: key '{}' is {}", to_hex(sv.public_key),
+                   sv.key_name, kp ? "now another key pair" : "gone");
+      continue;
+    }
+    ServerSpec spec;
+    spec.key_name = sv.key_name;
+    spec.key = *kp;
+    spec.allow = sv.allow;
+    spec.keep = true;
+    std::string why;
+    if (!sv.forward.empty()) spec.forward = parse_local_address(sv.forward, why);
+    servers.restore(std::move(spec));
+    ++n;
+  }
+  return n;
+}
+
+Intents collect_intents(const Announcer& announcer, const RecordKeeper& keeper,
+                        const Servers& servers) {
   Intents out;
+  for (const auto& sv : servers.standing())
+    out.servers.push_back(
+        {sv.key_name, sv.key.public_key, sv.allow, sv.forward ? sv.forward->text : std::string()});
   for (const auto& a : announcer.list())
     out.announces.push_back({a.topic, a.key_name, a.key.public_key, a.relays});
   for (const auto& r : keeper.list()) {

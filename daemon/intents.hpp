@@ -1,16 +1,17 @@
 // The user's standing intents, persisted in <state-dir>/intents.json so that a restart
-// re-establishes them: announces kept with `announce` + keep, and records kept with `keep` on
-// the puts (servers, when they exist, get their own list). Key pairs are referred to by name,
+// re-establishes them: announces kept with `announce` + keep, records kept with `keep` on the
+// puts, and servers (`listen` with a forward, or with keep). Key pairs are referred to by name,
 // with the public key to notice a name that now holds another key: key material stays in the
 // key store.
 //
 //   {"version": 1,
 //    "announces": [{"topic": hex, "key": name, "publicKey": hex, "relays": ["a.b.c.d:port"]}],
 //    "records": [{"type": "immutable", "hash": hex, "value": VALUE},
-//                {"type": "mutable", "key": name, "publicKey": hex, "seq": n, "value": VALUE}]}
+//                {"type": "mutable", "key": name, "publicKey": hex, "seq": n, "value": VALUE}],
+//    "servers": [{"key": name, "publicKey": hex, "allow": [hex], "forward": "ADDR" or null}]}
 //
 // VALUE is the control socket's {"encoding": "utf8"|"hex"|"base64", "data": "..."}. Top-level
-// members this version does not know (a later version's "servers") are written back as they
+// members this version does not know (a later version's additions) are written back as they
 // were, so a downgrade does not lose them.
 //
 // Reading is bounded (file size, entry counts, value sizes, nesting). A file that cannot be used
@@ -28,6 +29,7 @@
 #include "daemon/announcer.hpp"
 #include "daemon/key_store.hpp"
 #include "daemon/record_keeper.hpp"
+#include "daemon/servers.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
 #include "protocol/result.hpp"
@@ -37,6 +39,8 @@ namespace hdht::daemon {
 inline constexpr std::size_t kIntentsMaxFileBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxStandingAnnounces = 256;
 inline constexpr std::size_t kMaxKeptRecords = 256;
+inline constexpr std::size_t kMaxKeptServers = 256;
+inline constexpr std::size_t kMaxAllowedKeys = 256;
 // A kept value must fit in one UDP datagram; anything larger never came from a successful put.
 inline constexpr std::size_t kMaxKeptValueBytes = 64 * 1024;
 
@@ -55,9 +59,17 @@ struct RecordIntent {
   std::uint64_t seq = 0;  // mutable only
 };
 
+struct ServerIntent {
+  std::string key_name;
+  Bytes32 public_key{};
+  std::vector<Bytes32> allow;
+  std::string forward;  // empty: a kept listen without a forward
+};
+
 struct Intents {
   std::vector<AnnounceIntent> announces;
   std::vector<RecordIntent> records;
+  std::vector<ServerIntent> servers;
   nlohmann::json extra = nlohmann::json::object();  // unknown top-level members, kept as read
 };
 
@@ -93,7 +105,11 @@ class IntentsFile {
 // is dropped with a warning. Returns {announces, records} restored.
 std::pair<std::size_t, std::size_t> restore_intents(const Intents& intents, const KeyStore& keys,
                                                     Announcer& announcer, RecordKeeper& keeper);
+// Hands loaded server intents to `servers` (they listen at start_restored()), with the same
+// key checks. Returns how many were restored.
+std::size_t restore_server_intents(const Intents& intents, const KeyStore& keys, Servers& servers);
 // What is kept right now, as intents to save.
-Intents collect_intents(const Announcer& announcer, const RecordKeeper& keeper);
+Intents collect_intents(const Announcer& announcer, const RecordKeeper& keeper,
+                        const Servers& servers);
 
 }  // namespace hdht::daemon

@@ -3,6 +3,7 @@
 //   methods_keys.cpp  keys.generate, keys.import, keys.list, keys.remove
 //   methods_records.cpp  immutable.put, immutable.get, mutable.put, mutable.get, records, forget
 //   methods_peers.cpp  announce, unannounce, announces, lookup, find-peer
+//   methods_connections.cpp  listen, unlisten, servers, connect, accept, connections, disconnect
 // docs/control-socket.md documents every method.
 #pragma once
 
@@ -11,6 +12,7 @@
 
 #include "core/runtime.hpp"
 #include "daemon/announcer.hpp"
+#include "daemon/connections.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
 #include "daemon/key_store.hpp"
@@ -18,6 +20,7 @@
 #include "daemon/operations.hpp"
 #include "daemon/options.hpp"
 #include "daemon/record_keeper.hpp"
+#include "daemon/servers.hpp"
 
 namespace hdht::daemon {
 
@@ -37,6 +40,8 @@ struct MethodContext {
   // Called after every change to the standing announces or kept records: saves the intents
   // (a failure is logged there and never fails the request).
   std::function<void()> intents_changed;
+  Servers& servers;          // listen
+  Connections& connections;  // connect, accept, inbound streams
 };
 
 // Node 0, the node the record methods run on; null (and `r` answered NOT_BOOTSTRAPPED) if it is
@@ -51,5 +56,6 @@ void add_node_methods(Dispatcher& d, MethodContext& ctx);
 void add_key_methods(Dispatcher& d, MethodContext& ctx);
 void add_record_methods(Dispatcher& d, MethodContext& ctx);
 void add_peer_methods(Dispatcher& d, MethodContext& ctx);
+void add_connection_methods(Dispatcher& d, MethodContext& ctx);
 
 }  // namespace hdht::daemon

@@ -65,6 +65,8 @@ void status(MethodContext& ctx, const json& params, const Responder& r) {
       {"tableSize", {{"min", s.min_table}, {"max", s.max_table}}},
       {"defaultKey", to_hex(ctx.keys.default_key().public_key)},
       {"stateDir", ctx.options.state_dir.empty() ? json(nullptr) : json(ctx.options.state_dir)},
+      {"servers", ctx.servers.size()},
+      {"connections", ctx.connections.size()},
       {"nodes", nodes},
   });
 }

@@ -6,6 +6,8 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "core/datagram_socket.hpp"
+#include "daemon/connections.hpp"
+#include "daemon/servers.hpp"
 
 namespace hdht::daemon {
 
@@ -53,6 +55,33 @@ double socket_sum(const dht::DhtNode& n, std::uint64_t Counters::*field) {
   for (auto* s : {io.server_socket(), io.client_socket()})
     if (s) total += static_cast<double>(s->counters().*field);
   return total;
+}
+
+void render_connection_metrics(Writer& w, const Servers& servers, const Connections& conns) {
+  const auto u = [](std::uint64_t v) { return static_cast<double>(v); };
+  w.single("hyperdhtd_servers", "gauge", "Servers listening (or starting)",
+           static_cast<double>(servers.size()));
+  w.single("hyperdhtd_connections", "gauge", "P2P connections (connecting, waiting, piping)",
+           static_cast<double>(conns.size()));
+  const auto& c = conns.counters();
+  w.single("hyperdhtd_connections_outbound_total", "counter", "Outbound connects that succeeded",
+           u(c.outbound));
+  w.single("hyperdhtd_connections_inbound_total", "counter",
+           "Inbound streams accepted or forwarded", u(c.inbound));
+  w.single("hyperdhtd_connect_failures_total", "counter", "Outbound connects that failed",
+           u(c.connect_failed));
+  w.single("hyperdhtd_connections_rejected_total", "counter",
+           "Connections refused at --max-connections", u(c.rejected_full));
+  w.single("hyperdhtd_connections_unaccepted_total", "counter",
+           "Inbound streams closed because no listener accepted them in time", u(c.accept_expired));
+  w.single("hyperdhtd_connections_closed_total", "counter", "Piped connections closed",
+           u(c.closed));
+  w.single("hyperdhtd_connection_errors_total", "counter", "Piped connections closed by an error",
+           u(c.errors));
+  w.single("hyperdhtd_connection_sent_bytes_total", "counter",
+           "Bytes sent to peers by closed connections", u(c.bytes_to_peers));
+  w.single("hyperdhtd_connection_received_bytes_total", "counter",
+           "Bytes received from peers by closed connections", u(c.bytes_from_peers));
 }
 
 }  // namespace
@@ -155,6 +184,7 @@ std::string render_metrics(const MetricsSources& src) {
            static_cast<double>(src.kept_records));
   w.single("hyperdhtd_record_operations", "gauge", "Record operations of control clients running",
            static_cast<double>(src.operations));
+  if (src.servers) render_connection_metrics(w, *src.servers, *src.connections);
   if (src.control) {
     const auto& s = src.control->stats();
     w.single("hyperdhtd_control_clients", "gauge", "Connected control clients",

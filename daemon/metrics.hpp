@@ -12,6 +12,9 @@
 
 namespace hdht::daemon {
 
+class Servers;
+class Connections;
+
 struct MetricsSources {
   const NodeRunner* runner = nullptr;
   const HealthMonitor* health = nullptr;
@@ -21,6 +24,8 @@ struct MetricsSources {
   std::size_t kept_records = 0;
   std::size_t operations = 0;  // record operations of control clients in flight
   double uptime_seconds = 0;
+  const Servers* servers = nullptr;          // may be null (tests)
+  const Connections* connections = nullptr;  // may be null (tests)
 };
 
 std::string render_metrics(const MetricsSources& sources);

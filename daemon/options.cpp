@@ -38,6 +38,8 @@ po::options_description describe() {
     ("socket", po::value<std::string>()->value_name("PATH"), "control socket path, or 'none' (default: $RUNTIME_DIRECTORY/hyperdhtd.sock under systemd, else $XDG_RUNTIME_DIR/hyperdhtd.sock, else /tmp/hyperdhtd-$UID.sock)")
     ("socket-group", po::value<std::string>()->value_name("GROUP"), "group that may use the control socket (mode 0660; default: the daemon's group)")
     ("max-clients", po::value<unsigned>()->value_name("N")->default_value(64), "control socket clients served at once; more are told TOO_MANY_CLIENTS")
+    ("max-servers", po::value<unsigned>()->value_name("N")->default_value(32), "servers (listen) at once; more are refused with LIMIT_REACHED")
+    ("max-connections", po::value<unsigned>()->value_name("N")->default_value(256), "P2P connections at once (connect, accept, forwards); more are refused")
     ("state-dir", po::value<std::string>()->value_name("DIR"), "keys and routing-table snapshot (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/hyperdhtd, else ~/.local/state/hyperdhtd; --testnet: none, keys in memory)")
     ("metrics", po::value<std::string>()->value_name("HOST:PORT"), "serve Prometheus metrics over HTTP on host:port (off by default; e.g. 127.0.0.1:9478)")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
@@ -122,6 +124,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
 
   o.max_clients = vm["max-clients"].as<unsigned>();
   if (o.max_clients == 0) return fail("--max-clients must be at least 1");
+  o.max_servers = vm["max-servers"].as<unsigned>();
+  o.max_connections = vm["max-connections"].as<unsigned>();
+  if (o.max_servers == 0 || o.max_connections == 0)
+    return fail("--max-servers and --max-connections must be at least 1");
   o.socket_path = vm.count("socket") ? vm["socket"].as<std::string>() : default_socket_path();
   if (o.socket_path == "none") o.socket_path.clear();
   // sockaddr_un holds 108 bytes including the terminating NUL.

@@ -48,6 +48,8 @@ struct DaemonOptions {
   std::string socket_path;
   std::string socket_group;  // chgrp of the socket file; empty = the daemon's own group
   unsigned max_clients = 64;
+  unsigned max_servers = 32;       // `listen` servers at once
+  unsigned max_connections = 256;  // P2P connections at once (connecting, waiting, piping)
   // Keys and the routing-table snapshot; empty = keep keys in memory only (the default of
   // --testnet, whose networks are throwaway).
   std::string state_dir;

@@ -1,5 +1,7 @@
 #include "daemon/record_json.hpp"
 
+#include "core/hyperdht_errors.hpp"
+
 #include <algorithm>
 
 #include "core/rpc_errors.hpp"
@@ -82,6 +84,8 @@ rpc::Error operation_error(std::error_code ec, const char* what) {
   std::string name = "REQUEST_FAILED";
   if (ec.category() == dht::rpc_category())
     name = dht::rpc_error_name(static_cast<dht::RpcErrc>(ec.value()));
+  else if (ec.category() == hyperdht::hyperdht_category())
+    name = hyperdht::hyperdht_error_name(static_cast<hyperdht::HyperDhtErrc>(ec.value()));
   return {rpc::kRequestFailed, std::string(what) + " failed: " + ec.message(), name, {}};
 }
 
