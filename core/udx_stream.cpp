@@ -58,7 +58,10 @@ UdxStream::UdxStream(UdxSocket& socket, std::uint32_t id, Handlers handlers)
       keepalive_timer_(runtime_) {}
 
 UdxStream::~UdxStream() {
-  if (state_ == UdxStreamState::connected && socket_ != nullptr) {
+  // The streams relaying to this one close (their on_close may run here, as in libudx, where
+  // destroying a stream destroys its relayers).
+  if (state_ != UdxStreamState::closed) unlink_relays();
+  if (state_ == UdxStreamState::connected && socket_ != nullptr && !relayed_) {
     // Abortive close so the peer does not wait 13 s of RTOs for us.
     const std::size_t n = udx::encode_destroy(out_, header(udx::kDestroy, seq_));
     socket_->socket().send(remote_, ByteView(out_.data(), n));
@@ -67,6 +70,13 @@ UdxStream::~UdxStream() {
 }
 
 void UdxStream::detach_socket() noexcept {
+  // Without a socket nothing is forwarded either way; unlink without closing anyone (no
+  // callbacks from a socket's destructor).
+  if (relay_to_ != nullptr) std::erase(relay_to_->relaying_from_, this);
+  relay_to_ = nullptr;
+  for (UdxStream* s : relaying_from_)
+    s->relay_to_ = nullptr;
+  relaying_from_.clear();
   socket_ = nullptr;
   state_ = UdxStreamState::closed;
   rto_timer_.cancel();
@@ -157,7 +167,8 @@ Result<void> UdxStream::end() {
 
 void UdxStream::destroy() {
   if (state_ == UdxStreamState::closed) return;
-  if (state_ == UdxStreamState::connected && socket_ != nullptr) {
+  // A relaying stream never speaks for itself: its peer's DESTROY, if any, went through.
+  if (state_ == UdxStreamState::connected && socket_ != nullptr && !relayed_) {
     const std::size_t n = udx::encode_destroy(out_, header(udx::kDestroy, seq_));
     ++seq_;  // DESTROY consumes a seq (spec §2.5)
     socket_->socket().send(remote_, ByteView(out_.data(), n));
@@ -205,6 +216,16 @@ Result<bool> UdxStream::change_remote(UdxSocket& socket, std::uint32_t remote_id
   return false;
 }
 
+Result<void> UdxStream::relay_to(UdxStream& destination) {
+  if (relayed_ || &destination == this || state_ == UdxStreamState::closed ||
+      destination.state_ == UdxStreamState::closed)
+    return std::make_error_code(std::errc::invalid_argument);
+  relayed_ = true;
+  relay_to_ = &destination;
+  destination.relaying_from_.push_back(this);
+  return {};
+}
+
 void UdxStream::pause_reading() {
   paused_ = true;
 }
@@ -237,19 +258,32 @@ void UdxStream::resume_reading() {
 
 // ---- receiving -----------------------------------------------------------------------------
 
+bool UdxStream::admit(UdxSocket& via, const Ipv4Address& from) {
+  // libudx asks the hook about every packet that arrives on a socket other than the stream's
+  // own, connected or not (how hyperdht sees a punched path appear under a relayed stream).
+  if (state_ == UdxStreamState::connected && (&via == socket_ || !handlers_.on_firewall))
+    return true;
+  bool reject = true;
+  if (handlers_.on_firewall && !call([&] { reject = handlers_.on_firewall(via, from); }))
+    return false;
+  return !reject;
+}
+
 void UdxStream::on_datagram(UdxSocket& via, ByteView datagram, const Ipv4Address& from) {
   if (state_ == UdxStreamState::closed) return;
+  if (relay_to_ != nullptr) {
+    // libudx forwards whatever passed the socket's header check, without decoding it.
+    ++counters_.packets_received;
+    if (admit(via, from) && relay_to_ != nullptr) relay_datagram(datagram);
+    return;
+  }
   auto decoded = udx::decode_packet(datagram);
   if (!decoded) return;
   const udx::Packet& pkt = *decoded;
   const udx::Header& h = pkt.header;
   ++counters_.packets_received;
 
-  if (state_ == UdxStreamState::unconnected) {
-    bool reject = true;
-    if (handlers_.on_firewall && !call([&] { reject = handlers_.on_firewall(via, from); })) return;
-    if (reject) return;
-  }
+  if (!admit(via, from)) return;
 
   if (h.has(udx::kHeartbeat)) {
     if (state_ == UdxStreamState::connected) send_state();
@@ -294,6 +328,39 @@ void UdxStream::on_datagram(UdxSocket& via, ByteView datagram, const Ipv4Address
     }
   }
   flush();
+}
+
+void UdxStream::relay_datagram(ByteView datagram) {
+  const bool destroy = (datagram[2] & udx::kDestroy) != 0;
+  UdxStream& to = *relay_to_;
+  if (to.state_ == UdxStreamState::connected && to.socket_ != nullptr &&
+      datagram.size() <= out_.size()) {
+    std::copy(datagram.begin(), datagram.end(), out_.begin());
+    for (int i = 0; i < 4; ++i)
+      out_[4 + i] = static_cast<std::uint8_t>(to.remote_id_ >> (8 * i));
+    to.socket_->socket().send(to.remote_, ByteView(out_.data(), datagram.size()));
+    ++counters_.packets_relayed;
+    counters_.bytes_relayed += datagram.size();
+  }
+  if (destroy) close(std::make_error_code(std::errc::connection_reset));
+}
+
+bool UdxStream::unlink_relays() {
+  if (relay_to_ != nullptr) std::erase(relay_to_->relaying_from_, this);
+  relay_to_ = nullptr;
+  std::vector<std::pair<UdxStream*, std::weak_ptr<int>>> relayers;
+  for (UdxStream* s : relaying_from_) {
+    s->relay_to_ = nullptr;
+    relayers.emplace_back(s, s->alive_);
+  }
+  relaying_from_.clear();
+  const std::weak_ptr<int> alive = alive_;
+  // Each close may run an owner's handler that destroys other streams, this one included.
+  for (auto& [s, s_alive] : relayers) {
+    if (!s_alive.expired()) s->destroy();
+    if (alive.expired()) return false;
+  }
+  return true;
 }
 
 bool UdxStream::accept_data(std::uint32_t seq, ByteView payload, bool end) {
@@ -844,6 +911,7 @@ void UdxStream::close(std::error_code ec) {
   pacing_timer_.cancel();
   if (socket_ != nullptr) socket_->remove_stream(id_);
   socket_ = nullptr;
+  if (!unlink_relays()) return;
   remote_changing_ = false;
   on_remote_changed_ = nullptr;
   sent_.clear();

@@ -5,8 +5,8 @@
 //
 // Also tail loss probes, keepalive, BBR v1 congestion control (UdxCongestion: UdxRateSampler +
 // UdxBbr), token-bucket pacing (UdxPacer) and MTU probing from 1200 up to 1500 bytes
-// (UdxMtuProber), changing the remote (change_remote, for hyperdht's relay → direct upgrade).
-// Not yet: relaying.
+// (UdxMtuProber), changing the remote (change_remote, for hyperdht's relay → direct upgrade),
+// relaying (relay_to, libudx udx_stream_relay_to: the blind relay's forwarding).
 //
 // Lifetime: the owner may destroy the stream at any time, including from inside any of its
 // handlers; after that no handler runs. Destroying a connected, open stream sends a DESTROY
@@ -20,6 +20,7 @@
 #include <memory>
 #include <system_error>
 #include <unordered_map>
+#include <vector>
 
 #include "core/timer.hpp"
 #include "core/udx_byte_ring.hpp"
@@ -72,6 +73,8 @@ struct UdxStreamCounters {
   std::uint64_t mtu_probes_sent = 0;
   std::uint64_t mtu_probes_acked = 0;
   std::uint64_t mtu_probes_lost = 0;
+  std::uint64_t packets_relayed = 0;  // forwarded by relay_to (sent on to the destination)
+  std::uint64_t bytes_relayed = 0;    // their UDX sizes
 };
 
 class UdxStream {
@@ -88,10 +91,13 @@ class UdxStream {
     // Exactly once when the stream closes: empty on a clean END/END close or a local destroy(),
     // connection_reset for a DESTROY from the peer, timed_out after the RTO limit.
     std::function<void(std::error_code)> on_close;
-    // A packet for this stream arrived while it is unconnected: return true to drop it (the
-    // default without a hook, as udx-native's firewallAll). The hook may connect() the stream,
-    // which is how hyperdht learns the peer's address (spec §2.3). `socket` is the instance's
-    // socket the packet arrived on (udx-native's firewall(socket, port, host)).
+    // A packet for this stream arrived while it is unconnected, or on another socket of the
+    // instance than the one it is connected through (libudx's `stream->socket != socket`):
+    // return true to drop it. Without a hook an unconnected stream drops (udx-native's
+    // firewallAll) and a connected one processes. The hook may connect() the stream, which is
+    // how hyperdht learns the peer's address (spec §2.3), or change_remote() it (a punched path
+    // under a relayed stream). `socket` is the instance's socket the packet arrived on
+    // (udx-native's firewall(socket, port, host)).
     std::function<bool(UdxSocket& socket, const Ipv4Address& from)> on_firewall;
   };
 
@@ -137,6 +143,16 @@ class UdxStream {
   Result<bool> change_remote(UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& remote,
                              std::function<void()> on_changed = {});
 
+  // libudx udx_stream_relay_to: from now on every packet for this stream (after its firewall
+  // hook, while unconnected) is forwarded unprocessed to `destination`'s remote with the header's
+  // id rewritten to destination's remote id, through destination's socket; dropped while the
+  // destination is not connected. A forwarded DESTROY closes this stream (connection_reset).
+  // When either stream closes or is destroyed, every stream relaying to it is closed silently
+  // (destroy() of a relaying stream sends no DESTROY: the peer's own DESTROY went through).
+  // Errors: invalid_argument if this stream already relays or `destination` is closed.
+  Result<void> relay_to(UdxStream& destination);
+  bool relaying() const noexcept { return relay_to_ != nullptr; }
+
   // Flow control: while paused, in-order bytes are kept and the advertised window shrinks by
   // their size, which stops the peer at zero; resume delivers them (and then END, if it came).
   void pause_reading();
@@ -146,6 +162,9 @@ class UdxStream {
   void set_keepalive(Duration interval);
 
   std::uint32_t id() const noexcept { return id_; }
+  // The socket it sends through (null once closed): where a stream relayed by the same relay
+  // connects (spec hyperdht.md §6 step 5).
+  UdxSocket* socket() const noexcept { return socket_; }
   std::uint32_t remote_id() const noexcept { return remote_id_; }
   const Ipv4Address& remote() const noexcept { return remote_; }
   UdxStreamState state() const noexcept { return state_; }
@@ -201,6 +220,14 @@ class UdxStream {
 
   // From UdxSocket.
   void on_datagram(UdxSocket& via, ByteView datagram, const Ipv4Address& from);
+  // The firewall step (unconnected, or on another socket): false to drop (rejected, or the
+  // stream closed or was destroyed inside the hook).
+  bool admit(UdxSocket& via, const Ipv4Address& from);
+  // The relay path of on_datagram (libudx relay_packet).
+  void relay_datagram(ByteView datagram);
+  // Unlinks this stream from relaying both ways and closes the streams relaying to it (libudx
+  // close_stream); false if that destroyed this stream.
+  bool unlink_relays();
   void detach_socket() noexcept;
 
   // Receiving. Each returns false if the stream was destroyed or closed inside a handler.
@@ -307,6 +334,12 @@ class UdxStream {
   bool ack_owed_ = false;
   bool paused_ = false;
   UdxByteRing recv_buf_;  // in-order bytes held while paused
+
+  // Relaying: the stream we forward to, and the streams forwarding to us (not owned; each
+  // unlinks itself when it closes or is destroyed).
+  UdxStream* relay_to_ = nullptr;
+  bool relayed_ = false;  // relay_to() was called once (libudx's `relayed`: no DESTROY on close)
+  std::vector<UdxStream*> relaying_from_;
 
   std::array<std::uint8_t, udx::kReceiveBufferSize> out_{};
   UdxStreamCounters counters_;
