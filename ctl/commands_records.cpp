@@ -14,7 +14,8 @@ namespace {
 
 using nlohmann::json;
 
-// A value must fit in one UDP datagram with the request around it.
+// A bound on reading VALUE (@FILE, stdin), not the limit: the daemon refuses values over 1774
+// bytes (VALUE_TOO_LARGE, docs/control-socket.md), and this stays above that so it says so.
 constexpr std::size_t kMaxValue = 60000;
 
 bool is_number(const std::string& v) {
@@ -245,7 +246,7 @@ const std::vector<Command>& record_commands() {
   static const std::vector<Command> table = {
       {"immutable-put", "[--keep] VALUE|@FILE|-", "store a value under its hash; prints the hash",
        "Stores VALUE (or the bytes of FILE, or stdin with -) on the DHT under its BLAKE2b-256\n"
-       "hash, as DHT.immutablePut, and prints the hash (64 hex). Values up to 60000 bytes.\n"
+       "hash, as DHT.immutablePut, and prints the hash (64 hex). Values up to 1774 bytes.\n"
        "\"@@x\" is the literal value \"@x\".\n"
        "  --keep  keep it stored: the daemon puts it again every --reannounce-interval (5 min)\n"
        "          and after restarts, until `hdhtctl forget HASH` (listed by `hdhtctl records`).",

@@ -21,7 +21,6 @@ namespace {
 constexpr int kVersion = 1;
 // The format nests 4 levels (file, list, entry, value or relays); anything deeper is not ours.
 constexpr int kMaxDepth = 8;
-constexpr std::size_t kMaxRelays = 3;
 
 using nlohmann::json;
 

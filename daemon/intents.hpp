@@ -41,6 +41,9 @@ inline constexpr std::size_t kMaxStandingAnnounces = 256;
 inline constexpr std::size_t kMaxKeptRecords = 256;
 inline constexpr std::size_t kMaxKeptServers = 256;
 inline constexpr std::size_t kMaxAllowedKeys = 256;
+// Relay addresses per announce: the reference's storing nodes keep 3, more would only be
+// dropped there. Shared by the announce method and the intents file.
+inline constexpr std::size_t kMaxRelays = 3;
 // A kept value must fit in one UDP datagram; anything larger never came from a successful put.
 inline constexpr std::size_t kMaxKeptValueBytes = 64 * 1024;
 

@@ -27,7 +27,7 @@ enum Code : int {
   kExists = -32002,        // KEY_EXISTS
   kStorage = -32003,       // STORAGE_ERROR
   kNotReady = -32004,      // NOT_BOOTSTRAPPED, SHUTTING_DOWN
-  kForbidden = -32005,     // KEY_PROTECTED
+  kForbidden = -32005,     // KEY_PROTECTED, KEY_IN_USE, LIMIT_REACHED
   kRequestFailed = -32010  // a DHT operation failed; data.name is the reference's error name
 };
 

@@ -44,11 +44,11 @@ class JsonFormatter final : public spdlog::formatter {
 void setup_logging(LogFormat format, spdlog::level::level_enum level) {
   auto logger = spdlog::get("hyperdhtd");
   if (!logger) {
-    logger = format == LogFormat::json ? spdlog::stderr_logger_mt("hyperdhtd")
-                                       : spdlog::stderr_color_mt("hyperdhtd");
+    logger = format == LogFormat::json_lines ? spdlog::stderr_logger_mt("hyperdhtd")
+                                             : spdlog::stderr_color_mt("hyperdhtd");
     spdlog::set_default_logger(logger);
   }
-  if (format == LogFormat::json) logger->set_formatter(std::make_unique<JsonFormatter>());
+  if (format == LogFormat::json_lines) logger->set_formatter(std::make_unique<JsonFormatter>());
   spdlog::set_level(level);
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/runtime.hpp"
@@ -49,6 +50,9 @@ struct MethodContext {
 hyperdht::HyperDhtNode* serving_node(MethodContext& ctx, const Responder& r);
 // -32005 LIMIT_REACHED: no room for one more kept thing (`what`: "standing announces", ...).
 rpc::Error limit_error(const char* what, std::size_t limit);
+// The key pair named `name`, or nullopt (and `r` answered -32001 KEY_NOT_FOUND).
+std::optional<crypto::KeyPair> read_key(MethodContext& ctx, const std::string& name,
+                                        const Responder& r);
 // Milliseconds from `t` to now.
 long long ms_since(const MethodContext& ctx, core::TimePoint t);
 

@@ -49,7 +49,53 @@ void add_key(MethodContext& ctx, const json& params, const Responder& r, bool ne
   r.result(key_json(*made));
 }
 
+// What keeps using the named key: standing announces, kept mutable records and servers ("" when
+// nothing). Removing it would leave those running under a key that no restart can restore.
+std::string key_users(const MethodContext& ctx, const std::string& name) {
+  std::size_t announces = 0;
+  for (const auto& a : ctx.announcer.list())
+    announces += a.key_name == name ? 1 : 0;
+  std::size_t records = 0;
+  for (const auto& k : ctx.keeper.list())
+    records += k.is_mutable && k.key_name == name ? 1 : 0;
+  const std::size_t servers = ctx.servers.uses_key(name);
+  std::string out;
+  const auto add = [&out](std::size_t n, const char* what) {
+    if (n == 0) return;
+    out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+  };
+  add(announces, "standing announce(s)");
+  add(records, "kept mutable record(s)");
+  add(servers, "server(s)");
+  return out;
+}
+
+void remove_key(MethodContext& ctx, const json& params, const Responder& r) {
+  ParamReader p(params, {"name"});
+  auto name = p.string("name", true);
+  if (p.error()) return r.error(*p.error());
+  // The default key is refused by the store (KEY_PROTECTED) whatever uses it.
+  if (*name != KeyStore::kDefaultName) {
+    if (const auto users = key_users(ctx, *name); !users.empty())
+      return r.error({rpc::kForbidden,
+                      "key '" + *name + "' is in use by " + users +
+                          " (unannounce, forget or unlisten them first)",
+                      "KEY_IN_USE",
+                      {}});
+  }
+  if (auto done = ctx.keys.remove(*name); !done) return r.error(key_error(done.error()));
+  spdlog::info("keys: removed {}", *name);
+  r.result({{"removed", *name}});
+}
+
 }  // namespace
+
+std::optional<crypto::KeyPair> read_key(MethodContext& ctx, const std::string& name,
+                                        const Responder& r) {
+  auto kp = ctx.keys.get(name);
+  if (!kp) r.error({rpc::kNotFound, "no key named '" + name + "'", "KEY_NOT_FOUND", {}});
+  return kp;
+}
 
 void add_key_methods(Dispatcher& d, MethodContext& ctx) {
   d.add("keys.generate",
@@ -63,14 +109,7 @@ void add_key_methods(Dispatcher& d, MethodContext& ctx) {
       list.push_back(key_json(k));
     r.result({{"keys", list}, {"persistent", ctx.keys.persistent()}});
   });
-  d.add("keys.remove", [&ctx](const json& params, Responder r) {
-    ParamReader p(params, {"name"});
-    auto name = p.string("name", true);
-    if (p.error()) return r.error(*p.error());
-    if (auto done = ctx.keys.remove(*name); !done) return r.error(key_error(done.error()));
-    spdlog::info("keys: removed {}", *name);
-    r.result({{"removed", *name}});
-  });
+  d.add("keys.remove", [&ctx](const json& params, Responder r) { remove_key(ctx, params, r); });
 }
 
 }  // namespace hdht::daemon

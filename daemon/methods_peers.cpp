@@ -13,16 +13,6 @@ using rpc::json;
 
 namespace {
 
-// The reference's storing nodes keep 3 relay addresses; more would only be dropped there.
-constexpr std::size_t kMaxRelays = 3;
-
-std::optional<crypto::KeyPair> read_key(MethodContext& ctx, const std::string& name,
-                                        const Responder& r) {
-  auto kp = ctx.keys.get(name);
-  if (!kp) r.error({rpc::kNotFound, "no key named '" + name + "'", "KEY_NOT_FOUND", {}});
-  return kp;
-}
-
 json relays_json(const std::vector<Ipv4Address>& relays) {
   json out = json::array();
   for (const auto& a : relays)

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/datagram_socket.hpp"
 #include "daemon/intents.hpp"
 #include "daemon/record_json.hpp"
 #include "daemon/value_codec.hpp"
@@ -14,6 +15,26 @@ namespace hdht::daemon {
 using rpc::json;
 
 namespace {
+
+// The largest value immutable.put and mutable.put accept. The reference has no explicit cap, but
+// libudx reads every datagram into a 2048-byte buffer and cuts longer ones (so they fail to
+// decode and the request times out). The tightest fit is the mutable.get reply around the value:
+// header 10, id 32, token 32, 20 closer nodes 121, then the record's length prefix 3, seq up to
+// 9, the value's length prefix 3 and the signature 64: 274 bytes.
+constexpr std::size_t kRecordReplyOverhead = 274;
+constexpr std::size_t kMaxRecordValueBytes =
+    core::DatagramSocket::kReceiveBufferSize - kRecordReplyOverhead;  // 1774
+
+// Refused before any network work: a larger put would fail on send, or store a record that no
+// get can carry back.
+std::optional<rpc::Error> value_too_large(const Bytes& value) {
+  if (value.size() <= kMaxRecordValueBytes) return std::nullopt;
+  return rpc::Error{rpc::kInvalidParams,
+                    "'value' is " + std::to_string(value.size()) + " bytes, more than the " +
+                        std::to_string(kMaxRecordValueBytes) + " that fit in one datagram",
+                    "VALUE_TOO_LARGE",
+                    {{"limit", kMaxRecordValueBytes}}};
+}
 
 // The encoding a get answers in: the caller's choice, else utf8 for text and base64 otherwise.
 json value_out(ByteView bytes, const std::optional<std::string>& encoding) {
@@ -32,18 +53,12 @@ std::optional<std::string> read_encoding(ParamReader& p, const Responder& r, boo
   return e;
 }
 
-std::optional<crypto::KeyPair> read_key(MethodContext& ctx, const std::string& name,
-                                        const Responder& r) {
-  auto kp = ctx.keys.get(name);
-  if (!kp) r.error({rpc::kNotFound, "no key named '" + name + "'", "KEY_NOT_FOUND", {}});
-  return kp;
-}
-
 void immutable_put(MethodContext& ctx, const json& params, const Responder& r) {
   ParamReader p(params, {"value", "keep"});
   auto value = p.value("value", true);
   const auto keep = p.boolean("keep").value_or(false);
   if (p.error()) return r.error(*p.error());
+  if (auto e = value_too_large(*value)) return r.error(*e);
   // Refused before the put, so a client is never told "stored" and "not kept" at once for the
   // common case (a put racing to the last slot can still end up not kept: `keep` says so).
   if (keep && !ctx.keeper.find(crypto::hash32(*value)) && ctx.keeper.size() >= kMaxKeptRecords)
@@ -136,6 +151,7 @@ void mutable_put(MethodContext& ctx, const json& params, const Responder& r) {
   auto seq = p.uint("seq", UINT64_MAX);
   const auto keep = p.boolean("keep").value_or(false);
   if (p.error()) return r.error(*p.error());
+  if (auto e = value_too_large(*value)) return r.error(*e);
   auto kp = read_key(ctx, key_name, r);
   if (!kp) return;
   if (keep && !ctx.keeper.find(kp->public_key) && ctx.keeper.size() >= kMaxKeptRecords)

@@ -118,7 +118,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   o.config_file = config_file;
   const auto format = vm["log-format"].as<std::string>();
   if (format == "json")
-    o.log_format = LogFormat::json;
+    o.log_format = LogFormat::json_lines;
   else if (format != "text")
     return fail("--log-format must be text or json, not '" + format + "'");
 

@@ -16,7 +16,9 @@
 
 namespace hdht::daemon {
 
-enum class LogFormat { text, json };
+// json_lines, not json: the enumerator would shadow the `json` alias the .cpp files declare
+// (an error once the unity build puts them in one translation unit).
+enum class LogFormat { text, json_lines };
 
 enum class Mode {
   nodes,         // N ordinary nodes joining `bootstrap`

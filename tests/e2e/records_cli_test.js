@@ -118,7 +118,35 @@ async function immutables () {
   check('immutable-get with bad hex: exit 1, BAD_HEX', badHex.status === 1 && /BAD_HEX/.test(badHex.stderr), badHex)
   const noFile = await ctl(['immutable-put', '@' + path.join(TMP, 'nope')])
   check('immutable-put @missing-file: exit 2', noFile.status === 2 && oneLine(noFile.stderr), noFile)
+  await valueLimit()
   return hash
+}
+
+// Values travel in one datagram that libudx reads into 2048 bytes: 1774 bytes is the most the
+// daemon accepts (the mutable.get reply around it is 274 bytes).
+async function valueLimit () {
+  const biggest = crypto.randomBytes(1774)
+  const bigFile = path.join(TMP, 'biggest.dat')
+  fs.writeFileSync(bigFile, biggest)
+  const putMax = await ctlJson(['immutable-put', '@' + bigFile])
+  check('immutable-put of 1774 bytes: stored', putMax.status === 0 && putMax.json &&
+    putMax.json.hash === DHT.hash(biggest).toString('hex'), putMax.stderr)
+  const getMax = await ctl(['immutable-get', DHT.hash(biggest).toString('hex')])
+  check('immutable-get of the 1774-byte value: the same bytes', getMax.status === 0 && getMax.raw.equals(biggest), getMax.raw.length)
+
+  const tooBig = { encoding: 'base64', data: crypto.randomBytes(1775).toString('base64') }
+  const isTooLarge = (r) => r.status === 1 && oneLine(r.stderr) && /VALUE_TOO_LARGE/.test(r.stderr) &&
+    /1774/.test(r.stderr) && r.stdout === ''
+  const rawImm = await ctl(['call', 'immutable.put', JSON.stringify({ value: tooBig })])
+  check('immutable.put of 1775 bytes: VALUE_TOO_LARGE naming the limit (exit 1, one line)', isTooLarge(rawImm), rawImm)
+  const rawMut = await ctl(['call', 'mutable.put', JSON.stringify({ value: tooBig, key: 'no-such-key' })])
+  check('mutable.put of 1775 bytes: VALUE_TOO_LARGE, checked before the key', isTooLarge(rawMut), rawMut)
+  const over = path.join(TMP, 'over.dat')
+  fs.writeFileSync(over, crypto.randomBytes(1775))
+  const ctlOver = await ctl(['immutable-put', '@' + over])
+  check('immutable-put @FILE of 1775 bytes: exit 1, one line naming the limit', isTooLarge(ctlOver), ctlOver)
+  const ctlMut = await ctl(['mutable-put', '@' + over])
+  check('mutable-put @FILE of 1775 bytes: exit 1, one line naming the limit', isTooLarge(ctlMut), ctlMut)
 }
 
 async function mutables () {
@@ -190,6 +218,19 @@ async function peers () {
   check('a kept announce is re-announced on the interval', kept && kept.runs >= 1 && kept.failures === 0 && kept.lastOkMs < 1000, kept)
   const look2 = await ctl(['lookup', 'some text topic'])
   check('lookup of the text topic finds the other key', look2.status === 0 && look2.stdout.trim() === ann2.json.publicKey, look2)
+  // A key in use by a standing intent cannot be removed (a restart could not restore the intent).
+  const inUse = await ctl(['key-remove', 'other'])
+  check('key-remove of a key a kept announce uses: exit 1, KEY_IN_USE saying what uses it', inUse.status === 1 &&
+    oneLine(inUse.stderr) && /KEY_IN_USE/.test(inUse.stderr) && /1 standing announce/.test(inUse.stderr), inUse)
+  await ctl(['keygen', '--name', 'kept-writer'])
+  const keptPut = await ctlJson(['mutable-put', '--key', 'kept-writer', '--keep', 'kept value'])
+  const recInUse = await ctl(['key-remove', 'kept-writer'])
+  check('key-remove of a key a kept mutable record uses: exit 1, KEY_IN_USE', keptPut.status === 0 &&
+    recInUse.status === 1 && oneLine(recInUse.stderr) && /KEY_IN_USE/.test(recInUse.stderr) &&
+    /1 kept mutable record/.test(recInUse.stderr), { keptPut, recInUse })
+  const forgot = await ctl(['forget', keptPut.json && keptPut.json.publicKey])
+  const recFree = await ctl(['key-remove', 'kept-writer'])
+  check('after forget the key can be removed', forgot.status === 0 && recFree.status === 0, { forgot, recFree })
 
   const un = await ctlJson(['unannounce', topic])
   check('unannounce TOPIC: exit 0', un.status === 0 && un.json && un.json.publicKey === me, un)
@@ -199,6 +240,8 @@ async function peers () {
   check('unannounce of a kept announce stops keeping it', un2.status === 0 && un2.json && un2.json.wasKept === true, un2)
   const list2 = await ctlJson(['announces'])
   check('announces is empty again', list2.status === 0 && list2.json && list2.json.announces.length === 0, list2)
+  const freed = await ctl(['key-remove', 'other'])
+  check('after unannounce the key can be removed', freed.status === 0, freed)
 
   // find-peer: a peer record lives under H(publicKey) (a server announcing itself).
   const self = DHT.hash(Buffer.from(me, 'hex')).toString('hex')
