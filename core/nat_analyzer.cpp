@@ -22,12 +22,19 @@ const char* firewall_name(Firewall f) noexcept {
   return "UNKNOWN";
 }
 
-namespace {
+// Named, not anonymous: NatAnalyzer::Impl holds Samples, and in a unity build (HDHT_UNITY) GCC
+// refuses an externally visible class with a field of an anonymous-namespace type.
+namespace nat_samples {
 
 struct Sample {
   Ipv4Address addr;  // port 0 in the per-host list
   int hits = 0;
 };
+
+}  // namespace nat_samples
+using nat_samples::Sample;
+
+namespace {
 
 // The reference's addSample: count a hit and bubble the sample up past those with fewer hits,
 // so the list stays ordered by hits with ties in order of first appearance.
