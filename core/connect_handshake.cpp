@@ -23,6 +23,10 @@ ConnectHandshake::~ConnectHandshake() = default;
 
 void ConnectHandshake::start() {
   relay_addresses_ = given_;
+  if (!relay_addresses_) {
+    if (const RelayAddressList* cached = node_.relay_addresses_cache().get(remote_public_key_))
+      relay_addresses_ = cached->addresses;
+  }
   // A persistent node that holds the server's forward knows the relay itself.
   if (!node_.dht().ephemeral()) {
     const Route route = node_.router().get(target_);
@@ -44,6 +48,7 @@ void ConnectHandshake::connect_through_nodes(std::vector<Ipv4Address> addresses,
   if (finished_) return;
   if (i == addresses.size()) return signal();
   tried_.push_back(addresses[i]);
+  ++pre_connects_;
   const Ipv4Address at = addresses[i];
   connect_through_node(at, [this, addresses = std::move(addresses), i]() mutable {
     connect_through_nodes(std::move(addresses), i + 1);

@@ -13,8 +13,9 @@
 //   * The server's payload: version != 1 -> SERVER_INCOMPATIBLE; error != 0 or no udx ->
 //     SERVER_ERROR, ending the connect at once whatever else is in flight.
 // Bad replies (BAD_HANDSHAKE_REPLY, request errors, undecryptable message 2) only end their own
-// attempt. The per-node relay address cache of the reference (dht._relayAddressesCache) is not
-// kept: see docs/connect.md.
+// attempt. Without relay addresses given, the node's cache of the server's relay addresses
+// (HyperDhtNode::relay_addresses_cache, filled by a previous connect) is the pre-connect list;
+// FIND_PEER still runs, as in the reference.
 //
 // Lifetime: the owner may destroy it at any time, also from inside its handlers; nothing runs
 // afterwards. Not thread-safe: the node's executor.
@@ -73,6 +74,8 @@ class ConnectHandshake {
   std::size_t attempts() const noexcept { return attempts_; }
   // Every handshake request sent, pre-connect ones included.
   std::size_t requests() const noexcept { return requests_.size(); }
+  // Handshakes sent to the given or cached relay addresses before any FIND_PEER reply.
+  std::size_t pre_connects() const noexcept { return pre_connects_; }
 
  private:
   void connect_through_nodes(std::vector<Ipv4Address> addresses, std::size_t i);
@@ -115,6 +118,7 @@ class ConnectHandshake {
   std::vector<dht::RequestHandle> requests_;
   std::vector<Ipv4Address> tried_;
   std::size_t attempts_ = 0;
+  std::size_t pre_connects_ = 0;
   bool finished_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

@@ -17,6 +17,8 @@ namespace {
 constexpr core::Duration kPassiveWait = std::chrono::seconds(10);
 // The remote said UNKNOWN: give its NAT analysis a moment (the reference's 1 s pause).
 constexpr core::Duration kUnknownRemotePause = std::chrono::seconds(1);
+// tryLater: 10 s plus up to 10 s at random.
+constexpr core::Duration kTryLaterWait = std::chrono::seconds(10);
 
 msg::HolepunchPayload state_payload(std::uint64_t round, const NatAnalyzer& nat) {
   msg::HolepunchPayload p;
@@ -45,6 +47,8 @@ const char* connect_path_name(ConnectPath p) noexcept {
       return "lan";
     case ConnectPath::holepunch:
       return "holepunch";
+    case ConnectPath::relay:
+      return "relay";
   }
   return "?";
 }
@@ -208,48 +212,86 @@ void ConnectHolepunch::after_probe(Probe probe) {
                           puncher_->remote_addresses(), puncher_->nat().addresses())) {
     return abort(HyperDhtErrc::holepunch_aborted);  // "Client aborted holepunch"
   }
-  round_punch(server_address_, probe.token);
+  round_punch(server_address_, probe.token, false);
 }
 
 void ConnectHolepunch::round_punch(const Ipv4Address& server_address,
-                                   const std::optional<Bytes32>& remote_token) {
+                                   const std::optional<Bytes32>& remote_token, bool delayed) {
   NatAnalyzer& nat = puncher_->nat();
   // Our final NAT state goes to the peer now: keep it as told.
   nat.freeze();
   const bool is_random =
       puncher_->remote_firewall() >= Firewall::random || nat.firewall() >= Firewall::random;
   PunchState& budget = node_.punch_state();
-  // Over the node's random punch budget the reference waits only with a blind relay's token.
-  if (is_random && !budget.random_punch_allowed(node_.runtime().now()))
-    return punch_failed(HyperDhtErrc::holepunch_aborted);
+  if (is_random && !budget.random_punch_allowed(node_.runtime().now())) {
+    // Over the node's random punch budget: only a blind relay's token makes waiting worth it.
+    if (!options_.relay_token) return punch_failed(HyperDhtErrc::holepunch_aborted);
+    auto again = [this, server_address, remote_token] {
+      round_punch(server_address, remote_token, true);
+    };
+    if (delayed) return try_later(std::move(again));
+    // Tell the server we are not punching yet, then wait.
+    msg::HolepunchPayload p = state_payload(round_++, nat);
+    p.token = secure_payload::address_token(server_address.host_string(), local_secret_);
+    p.remote_token = remote_token;
+    update_holepunch(server_address, hs_.relay_address, std::move(p),
+                     [this, again](Result<Update> u) {
+                       if (!u) return punch_failed(u.error());
+                       try_later(again);
+                     });
+    return;
+  }
   if (is_random) {
     ++budget.random_punches;
     holding_random_punch_ = true;
   }
-  msg::HolepunchPayload p = state_payload(round_++, nat);
+  send_punch(server_address, remote_token, delayed);
+}
+
+void ConnectHolepunch::send_punch(const Ipv4Address& server_address,
+                                  const std::optional<Bytes32>& remote_token, bool delayed) {
+  msg::HolepunchPayload p = state_payload(round_++, puncher_->nat());
   p.punching = true;
-  p.token = secure_payload::address_token(server_address.host_string(), local_secret_);
+  if (!delayed)
+    p.token = secure_payload::address_token(server_address.host_string(), local_secret_);
   p.remote_token = remote_token;
-  update_holepunch(server_address, hs_.relay_address, std::move(p), [this](Result<Update> u) {
-    if (holding_random_punch_) {
-      // punch() takes its own slot.
-      --node_.punch_state().random_punches;
-      holding_random_punch_ = false;
-    }
-    if (!u) return punch_failed(u.error());
-    if (!puncher_->remote_holepunching())
-      return punch_failed(HyperDhtErrc::remote_not_holepunching);
-    puncher_->punch([this](bool started) {
-      if (!started) punch_failed(HyperDhtErrc::remote_not_holepunchable);
-    });
-  });
+  // Delayed: through the server's chosen relay (validated in the probe round).
+  const std::optional<Ipv4Address> peer =
+      delayed ? server_relay_->peer_address : std::optional<Ipv4Address>(server_address);
+  const Ipv4Address relay = delayed ? server_relay_->relay_address : hs_.relay_address;
+  update_holepunch(peer, relay, std::move(p),
+                   [this, server_address, remote_token](Result<Update> u) {
+                     if (holding_random_punch_) {
+                       // punch() takes its own slot.
+                       --node_.punch_state().random_punches;
+                       holding_random_punch_ = false;
+                     }
+                     if (!u) return punch_failed(u.error());
+                     if (u->try_later) {
+                       return try_later([this, server_address, remote_token] {
+                         round_punch(server_address, remote_token, true);
+                       });
+                     }
+                     if (!puncher_->remote_holepunching())
+                       return punch_failed(HyperDhtErrc::remote_not_holepunching);
+                     puncher_->punch([this](bool started) {
+                       if (!started) punch_failed(HyperDhtErrc::remote_not_holepunchable);
+                     });
+                   });
+}
+
+// The reference's tryLater: 10-20 s.
+void ConnectHolepunch::try_later(std::function<void()> then) {
+  if (!options_.relay_token) return punch_failed(HyperDhtErrc::holepunch_aborted);
+  const auto jitter = std::chrono::milliseconds(node_.runtime().random_u32() % 10001);
+  sleep_timer_.expires_after(kTryLaterWait + jitter, std::move(then));
 }
 
 void ConnectHolepunch::update_holepunch(const std::optional<Ipv4Address>& peer_address,
                                         const Ipv4Address& relay, msg::HolepunchPayload payload,
                                         std::function<void(Result<Update>)> done) {
   const auto sealed = secure_payload::encrypt(msg::encode(payload), secret_);
-  auto on_reply = [this, token = payload.token, peer_address,
+  auto on_reply = [this, token = payload.token, punching = payload.punching, peer_address,
                    done = std::move(done)](Result<PeerHolepunchReply> r) {
     if (finished_) return;
     if (!r) return done(r.error());
@@ -257,6 +299,8 @@ void ConnectHolepunch::update_holepunch(const std::optional<Ipv4Address>& peer_a
     if (!plain) return done(make_error_code(HyperDhtErrc::holepunch_invalid));
     auto remote = msg::decode_holepunch_payload(*plain);
     if (!remote) return done(make_error_code(HyperDhtErrc::holepunch_invalid));
+    if (remote->error == msg::payload_error::TRY_LATER && options_.relay_token && punching)
+      return done(Update{std::move(*r), std::move(*remote), true});
     if (remote->error != msg::payload_error::NONE)
       return done(make_error_code(HyperDhtErrc::remote_aborted));
     // The server echoed our token for its address: the relay really saw that host.

@@ -14,9 +14,10 @@
 //
 // Errors: as the reference, an error once the puncher exists destroys the puncher first, whose
 // abort handler ends the connect with HOLEPUNCH_ABORTED; the error the round raised
-// (HOLEPUNCH_PROBE_TIMEOUT, REMOTE_NOT_HOLEPUNCHING, ...) is kept in cause(). There is no blind
-// relay (relayThrough), so TRY_LATER is never waited out and a random punch over the node's
-// budget is HOLEPUNCH_ABORTED.
+// (HOLEPUNCH_PROBE_TIMEOUT, REMOTE_NOT_HOLEPUNCHING, ...) is kept in cause(). A random punch over
+// the node's budget, or the server's TRY_LATER, is waited out (10-20 s, then the punch goes
+// through the server's relay) only with a relay pairing alongside (options.relay_token), as the
+// reference; without one it is HOLEPUNCH_ABORTED.
 //
 // Lifetime: the owner may destroy it at any time, also from inside its handlers; nothing runs
 // afterwards. Not thread-safe: the node's executor.
@@ -49,6 +50,7 @@ enum class ConnectPath {
   passive,       // we are OPEN and the server reached us
   lan,           // the LAN shortcut
   holepunch,     // a punched socket
+  relay,         // through a blind relay (relayThrough)
 };
 const char* connect_path_name(ConnectPath p) noexcept;
 
@@ -61,6 +63,9 @@ struct HolepunchOptions {
   bool local_connection = true;
   bool fast_open = true;
   HolepunchVeto holepunch;
+  // A blind relay pairing runs alongside (the reference's c.relayToken): a random punch over the
+  // node's budget, or the server's TRY_LATER, is waited out (10-20 s) instead of aborting.
+  bool relay_token = false;
 };
 
 class ConnectHolepunch {
@@ -94,6 +99,7 @@ class ConnectHolepunch {
   struct Update {
     PeerHolepunchReply reply;
     msg::HolepunchPayload payload;
+    bool try_later = false;  // the server said TRY_LATER to our punch (only with relay_token)
   };
   using ProbeDone = std::function<void(Result<std::optional<Probe>>)>;
 
@@ -108,7 +114,11 @@ class ConnectHolepunch {
   void probe_check(std::optional<Ipv4Address> server_address, bool retry, Probe probe,
                    ProbeDone done);
   void after_probe(Probe probe);
-  void round_punch(const Ipv4Address& server_address, const std::optional<Bytes32>& remote_token);
+  void round_punch(const Ipv4Address& server_address, const std::optional<Bytes32>& remote_token,
+                   bool delayed);
+  void send_punch(const Ipv4Address& server_address, const std::optional<Bytes32>& remote_token,
+                  bool delayed);
+  void try_later(std::function<void()> then);
   void update_holepunch(const std::optional<Ipv4Address>& peer_address, const Ipv4Address& relay,
                         msg::HolepunchPayload payload, std::function<void(Result<Update>)> done);
   void abort(std::error_code ec);

@@ -1,5 +1,6 @@
 #include "core/hyperdht_node.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -55,7 +56,9 @@ HyperDhtNode::HyperDhtNode(core::Runtime& runtime, HyperDhtConfig config)
     : runtime_(runtime),
       config_(prepared(std::move(config))),
       dht_(std::make_unique<dht::DhtNode>(runtime, config_.dht)),
-      forwards_(runtime, config_.forward_limits()) {
+      forwards_(runtime, config_.forward_limits()),
+      relay_addresses_cache_(runtime, CacheLimits{std::min<std::size_t>(config_.max_size, 512),
+                                                  core::Duration::zero()}) {
   dht_->set_request_handler([this](const dht::IncomingRequest& req) { return on_request(req); });
   punch_state_.random_punch_interval = config_.random_punch_interval;
   default_key_pair_ = config_.key_pair ? *config_.key_pair : key_pair();

@@ -27,6 +27,7 @@
 #include "core/dht_node.hpp"
 #include "core/holepuncher.hpp"
 #include "core/hyperdht_operations.hpp"
+#include "core/record_cache.hpp"
 #include "core/record_handlers.hpp"
 #include "core/router.hpp"
 #include "core/runtime.hpp"
@@ -68,6 +69,14 @@ bool hyperdht_filter_node(const Ipv4Address& addr);
 
 class Server;
 
+// A server's relay addresses as a connect to it learned them (dht._relayAddressesCache).
+struct RelayAddressList {
+  std::vector<Ipv4Address> addresses;
+};
+inline std::size_t record_weight(const RelayAddressList& l) {
+  return l.addresses.size() * sizeof(Ipv4Address);
+}
+
 class HyperDhtNode {
  public:
   HyperDhtNode(core::Runtime& runtime, HyperDhtConfig config);
@@ -99,6 +108,10 @@ class HyperDhtNode {
   const crypto::KeyPair& default_key_pair() const noexcept { return default_key_pair_; }
   // Servers listening on this node (dht.listening): listen() refuses a key pair in use here.
   std::vector<Server*>& listening() noexcept { return listening_; }
+  // By the server's public key: where the last connect's handshake went (the server's own
+  // relayAddresses, else the nodes tried), so the next connect to it starts there. As xache
+  // {maxSize: min(maxSize, 512), maxAge: 0}: two generations, no expiry by time.
+  RecordCache<RelayAddressList>& relay_addresses_cache() noexcept { return relay_addresses_cache_; }
 
   // --- client operations (the handles start at once) ---
   std::unique_ptr<LookupStream> lookup(const Bytes32& topic, dht::QueryOptions opts = {});
@@ -143,6 +156,7 @@ class HyperDhtNode {
   crypto::KeyPair default_key_pair_;
   PunchState punch_state_;
   std::vector<Server*> listening_;
+  RecordCache<RelayAddressList> relay_addresses_cache_;
   std::unique_ptr<SocketPool> socket_pool_;  // after what its sockets' handlers reach
 };
 

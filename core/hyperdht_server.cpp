@@ -156,11 +156,18 @@ void Server::clear_all() {
   slots_.clear();
   connects_.clear();
   slots.clear();
+  relays_.clear();
 }
 
 void Server::clear(std::uint64_t id, const Bytes& key) {
   if (id >= slots_.size() || !slots_[id]) return;
   connects_.erase(key_of(key));
+  // A relayed stream still needs its relay connection; finished ones go now.
+  std::erase_if(relays_, [](const std::unique_ptr<RelayConnection>& r) {
+    return r->state() != RelayState::paired;
+  });
+  if (slots_[id]->hs)
+    if (auto relay = slots_[id]->hs->take_relay()) relays_.push_back(std::move(relay));
   auto dying = std::move(slots_[id]);
   slots_[id].reset();
   while (!slots_.empty() && !slots_.back())

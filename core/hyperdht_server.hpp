@@ -5,8 +5,10 @@
 // each PEER_HOLEPUNCH goes to the handshake its id names. Connections arrive as responder
 // SecretStreams on on_connection.
 //
-// Not done: relayThrough / blind-relay, suspend/resume, reusable-socket routes (the flag is only
-// advertised), server pools (see docs/server.md).
+// relayThrough (ServerOptions::relay_through) pairs streams through a blind relay
+// (server_handshake.hpp); the relay connection of a relayed stream stays with the server after
+// its handshake is forgotten, until the server closes. Not done: suspend/resume, reusable-socket
+// routes (the flag is only advertised), server pools (see docs/server.md).
 //
 // Threading and lifetime: not thread-safe; runs on the node's executor. The Server must not
 // outlive its node. Destroying it removes it from the router and the node's listening list and
@@ -105,6 +107,9 @@ class Server {
   };
   std::vector<std::optional<Slot>> slots_;
   std::unordered_map<std::string, std::uint64_t> connects_;
+  // Relay connections of relayed streams whose handshake was forgotten (kept until the server
+  // closes or they end).
+  std::vector<std::unique_ptr<RelayConnection>> relays_;
   HandshakeRateLimiter rate_limiter_;
   ServerStats stats_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

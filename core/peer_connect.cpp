@@ -53,6 +53,7 @@ void PeerConnect::run() {
   if (!socket || node_.dht().destroyed())
     return fail(make_error_code(HyperDhtErrc::node_destroyed));
   stream_id_ = node_.dht().udx_streams().random_free_id(node_.runtime());
+  relay_through_ = make_relay_through(options_.relay_through);
   core::UdxStream::Handlers h;
   h.on_firewall = [this](core::UdxSocket& s, const Ipv4Address& from) {
     return on_raw_firewall(s, from);
@@ -86,11 +87,13 @@ msg::NoisePayload PeerConnect::handshake_payload() {
   }
   p.udx = msg::UdxInfo{1, options_.reusable_socket, stream_id_, 0};
   p.secret_stream = msg::SecretStreamInfo{};
+  p.relay_through = relay_through_;
   return p;
 }
 
 // The reference's firewall(socket, port, host): the server's first packet tells us its path.
 bool PeerConnect::on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from) {
+  if (relay_ && relay_->is_relay(socket, from)) return false;
   if (outcome_) {
     on_socket(socket, from,
               firewall_ == Firewall::open ? ConnectPath::passive : ConnectPath::server_first);
@@ -113,6 +116,8 @@ void PeerConnect::on_handshake(HandshakeOutcome outcome) {
   old_handshake_ = std::move(handshake_);
   retire_phases();
 
+  if (auto pairing = relay_pairing(false, relay_through_, outcome_->payload.relay_through))
+    start_relay(*pairing);
   if (server_socket_) return on_socket(*server_socket_, server_address_, ConnectPath::server_first);
   if (!outcome_->relayed) {
     // We talked to the server itself: connect where the handshake went.
@@ -126,26 +131,44 @@ void PeerConnect::on_handshake(HandshakeOutcome outcome) {
   ho.local_connection = options_.local_connection;
   ho.fast_open = options_.fast_open;
   ho.holepunch = options_.holepunch;
+  ho.relay_token = relay_ != nullptr;
   ConnectHolepunch::Handlers h;
   h.on_socket = [this](core::UdxSocket& s, const Ipv4Address& a, ConnectPath p) {
     on_socket(s, a, p);
   };
-  h.on_failed = [this](std::error_code ec) { fail(ec); };
+  h.on_failed = [this](std::error_code ec) { on_holepunch_failed(ec); };
+  punching_ = true;
   holepunch_ =
       std::make_unique<ConnectHolepunch>(node_, HyperDhtNode::hash(remote_public_key_), *outcome_,
                                          firewall_, std::move(ho), std::move(h));
   holepunch_->start();
 }
 
-// The reference's onsocket: the first path wins.
+// The reference's onsocket: the first path wins; after a relay won, a direct path upgrades.
 void PeerConnect::on_socket(core::UdxSocket& socket, const Ipv4Address& address, ConnectPath path) {
+  if (path == ConnectPath::holepunch || path == ConnectPath::lan) punching_ = false;
+  if (state_ == ConnectState::connected && stats_.path == ConnectPath::relay)
+    return upgrade(socket, address);
+  if (!outcome_) return;
+  // Another path won before the relay paired: the reference drops the relay when it pairs.
+  if (relay_ && relay_->state() != RelayState::paired) relay_->end();
+  connect_stream(socket, static_cast<std::uint32_t>(outcome_->payload.udx->id), address, path);
+}
+
+void PeerConnect::connect_stream(core::UdxSocket& socket, std::uint32_t remote_id,
+                                 const Ipv4Address& address, ConnectPath path) {
   if (state_ == ConnectState::connected || state_ == ConnectState::failed || !raw_ || !outcome_)
     return;
   sync_stats();
-  if (auto r =
-          raw_->connect(socket, static_cast<std::uint32_t>(outcome_->payload.udx->id), address);
-      !r) {
-    return fail(r.error());
+  if (auto r = raw_->connect(socket, remote_id, address); !r) return fail(r.error());
+  path_socket_ = &socket;
+  path_address_ = address;
+  if (path != ConnectPath::relay) {
+    // Kept for the next connect to this key: the server's own relays, else the nodes tried.
+    const auto& theirs = outcome_->payload.relay_addresses;
+    RelayAddressList cached{theirs && !theirs->empty() ? *theirs : outcome_->tried_relays};
+    if (!cached.addresses.empty())
+      node_.relay_addresses_cache().set(remote_public_key_, std::move(cached));
   }
   const noise::Session& s = outcome_->session;
   core::SecretStreamHandshake hs;
@@ -163,11 +186,106 @@ void PeerConnect::on_socket(core::UdxSocket& socket, const Ipv4Address& address,
   state_ = ConnectState::connected;
   stats_.path = path;
   stats_.open_time = node_.runtime().now() - started_;
-  old_holepunch_ = std::move(holepunch_);
-  retire_phases();
+  if (path == ConnectPath::relay) {
+    // The holepunch goes on: a direct path found later upgrades the stream.
+    watch_upgrade((*stream)->raw());
+    relay_->end_with((*stream)->raw());
+  } else {
+    old_holepunch_ = std::move(holepunch_);
+    retire_phases();
+  }
   auto done = std::move(done_);
   done_ = nullptr;
   done(std::move(*stream));
+}
+
+void PeerConnect::start_relay(const RelayPairing& pairing) {
+  stats_.relay_attempted = true;
+  RelayConnection::Handlers h;
+  h.on_paired = [this](core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& at) {
+    connect_stream(socket, remote_id, at, ConnectPath::relay);
+  };
+  h.on_aborted = [this](std::error_code ec) { on_relay_aborted(ec); };
+  relay_ = std::make_unique<RelayConnection>(node_, pairing, stream_id_, options_.relay_keep_alive,
+                                             std::move(h));
+  relay_->start();
+}
+
+// RELAY_ABORTED only when no other path can still win.
+void PeerConnect::on_relay_aborted(std::error_code ec) {
+  if (punching_) return;
+  fail(ec);
+}
+
+void PeerConnect::on_holepunch_failed(std::error_code ec) {
+  punching_ = false;
+  sync_stats();
+  if (state_ == ConnectState::connected) return;  // relayed: no upgrade, the relay stays
+  if (relay_ &&
+      (relay_->state() == RelayState::connecting || relay_->state() == RelayState::pairing)) {
+    return;  // waiting for the relay: its abort (RELAY_ABORTED) is then the error
+  }
+  fail(ec);
+}
+
+bool PeerConnect::relayed_stream_alive() const {
+  return relayed_raw_ && node_.dht().udx_streams().find(stream_id_) == relayed_raw_ &&
+         relayed_raw_->state() == core::UdxStreamState::connected;
+}
+
+// The reference's onsocket on a connected stream and confirmDirectUpgrade.
+void PeerConnect::upgrade(core::UdxSocket& socket, const Ipv4Address& address) {
+  if (!relayed_stream_alive() || stats_.upgraded) return;
+  auto changed =
+      relayed_raw_->change_remote(socket, static_cast<std::uint32_t>(outcome_->payload.udx->id),
+                                  address, [this, alive = std::weak_ptr<int>(alive_)] {
+                                    if (alive.expired() || !relayed_stream_alive()) return;
+                                    (void)relayed_raw_->send_message({});
+                                    upgrade_pending_ = true;
+                                  });
+  if (!changed) return;
+  stats_.upgraded = true;
+  path_socket_ = &socket;
+  path_address_ = address;
+  if (*changed) {
+    (void)relayed_raw_->send_message({});
+    upgrade_pending_ = true;
+  }
+}
+
+// The relay ends on the first data or message after the change that did not come through the
+// relay (validUpgrade: the firewall hook sees packets on sockets other than the stream's).
+void PeerConnect::watch_upgrade(core::UdxStream& raw) {
+  relayed_raw_ = &raw;
+  auto& h = raw.handlers();
+  auto on_direct = [this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired() || !upgrade_pending_) return;
+    if (!valid_upgrade_) {
+      valid_upgrade_ = true;  // came through the relay; the next one counts as direct
+      return;
+    }
+    upgrade_pending_ = false;
+    if (relay_) relay_->end();
+  };
+  h.on_data = [on_direct, inner = h.on_data](ByteView d) {
+    on_direct();
+    if (inner) inner(d);
+  };
+  h.on_message = [on_direct, inner = h.on_message](ByteView d) {
+    on_direct();
+    if (inner) inner(d);
+  };
+  h.on_firewall = [this, alive = std::weak_ptr<int>(alive_)](core::UdxSocket& s,
+                                                             const Ipv4Address& from) {
+    if (alive.expired()) return false;
+    if (relay_ && relay_->is_relay(s, from)) {
+      valid_upgrade_ = false;
+      return false;
+    }
+    valid_upgrade_ = true;
+    on_socket(s, from, ConnectPath::server_first);
+    return false;
+  };
 }
 
 void PeerConnect::fail(std::error_code ec) {
@@ -177,6 +295,7 @@ void PeerConnect::fail(std::error_code ec) {
   if (handshake_) old_handshake_ = std::move(handshake_);
   if (holepunch_) old_holepunch_ = std::move(holepunch_);
   retire_phases();
+  if (relay_) relay_->end();
   raw_.reset();
   auto done = std::move(done_);
   done_ = nullptr;
@@ -187,6 +306,7 @@ void PeerConnect::sync_stats() {
   if (handshake_) {
     stats_.attempts = handshake_->attempts();
     stats_.handshakes_sent = handshake_->requests();
+    stats_.pre_connects = handshake_->pre_connects();
   }
   if (holepunch_) {
     stats_.punch_rounds = holepunch_->rounds();

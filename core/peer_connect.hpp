@@ -13,15 +13,23 @@
 // catches the server's first packet on any of the node's sockets: before the handshake reply it
 // remembers the socket and address, afterwards it connects there (the server reached us first).
 //
-// Not done (docs/connect.md): blind relays (relayThrough), reusable-socket routes, the per-node
-// relay address cache, and the reference's connection pool.
+// relayThrough (relay_connection.hpp): when we or the server name a blind relay, a
+// RelayConnection pairs our raw stream through it alongside the holepunch; the first path wins
+// (ConnectPath::relay for the relay). A path found after the relay won upgrades the stream
+// (change_remote, an empty UDX message) and the relay connection ends on the next data that
+// arrives. While the relay is pending a failed holepunch waits for it, and RELAY_ABORTED waits
+// for a holepunch still running, as the reference's maybeDestroyEncryptedSocket.
+//
+// Not done (docs/connect.md): reusable-socket routes and the reference's connection pool.
 //
 // Lifetime: `done` runs once, never inline in start(), and never after the PeerConnect is
 // destroyed; destroying it earlier aborts the connect silently (its requests and timers go with
-// it). It may be destroyed from inside `done`. It must not outlive its node. Not thread-safe:
-// the node's executor.
+// it). It may be destroyed from inside `done`. It must not outlive its node. A relayed stream
+// needs its PeerConnect: it owns the relay connection and the later upgrade, so keep it as long
+// as the stream (destroying it ends the relay connection). Not thread-safe: the node's executor.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -33,6 +41,7 @@
 #include "core/connect_handshake.hpp"
 #include "core/connect_holepunch.hpp"
 #include "core/hyperdht_node.hpp"
+#include "core/relay_connection.hpp"
 #include "core/secret_stream.hpp"
 #include "core/udx_stream.hpp"
 #include "protocol/crypto.hpp"
@@ -53,6 +62,10 @@ struct ConnectOptions {
   bool reusable_socket = false;
   // Asked before the punch round; false aborts with HOLEPUNCH_ABORTED.
   HolepunchVeto holepunch;
+  // opts.relayThrough: a blind relay's public key (asked once per connect; nullopt: none).
+  RelayThrough relay_through;
+  // opts.relayKeepAlive: the keep-alive of the connection to the relay.
+  core::Duration relay_keep_alive = std::chrono::milliseconds(5000);
 };
 
 enum class ConnectState { finding, holepunching, connected, failed };
@@ -61,12 +74,15 @@ const char* connect_state_name(ConnectState s) noexcept;
 struct ConnectStats {
   std::size_t attempts = 0;         // handshakes sent for FIND_PEER replies
   std::size_t handshakes_sent = 0;  // every PEER_HANDSHAKE request, pre-connect ones included
+  std::size_t pre_connects = 0;     // of those, to given or cached relay addresses
   bool relayed = false;             // the handshake reply came through a relay
   ConnectPath path = ConnectPath::none;
   std::uint64_t punch_rounds = 0;   // holepunch payloads sent
   std::error_code holepunch_cause;  // what a round raised before HOLEPUNCH_ABORTED ended it
   core::Duration handshake_time{};  // start -> handshake reply
   core::Duration open_time{};       // start -> stream handed over
+  bool relay_attempted = false;     // a blind relay pairing was started
+  bool upgraded = false;            // relayed first, then moved to a direct path
 };
 
 class PeerConnect {
@@ -84,6 +100,10 @@ class PeerConnect {
   const Bytes32& remote_public_key() const noexcept { return remote_public_key_; }
   // The raw stream's id (sent to the server in message 1).
   std::uint32_t stream_id() const noexcept { return stream_id_; }
+  // Where the stream was connected (null / unset until connected).
+  core::UdxSocket* path_socket() const noexcept { return path_socket_; }
+  const Ipv4Address& path_address() const noexcept { return path_address_; }
+  const RelayConnection* relay() const noexcept { return relay_.get(); }
 
  private:
   PeerConnect(HyperDhtNode& node, const Bytes32& remote_public_key, ConnectOptions options,
@@ -93,6 +113,14 @@ class PeerConnect {
   bool on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from);
   void on_handshake(HandshakeOutcome outcome);
   void on_socket(core::UdxSocket& socket, const Ipv4Address& address, ConnectPath path);
+  void connect_stream(core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& address,
+                      ConnectPath path);
+  void start_relay(const RelayPairing& pairing);
+  void on_relay_aborted(std::error_code ec);
+  void on_holepunch_failed(std::error_code ec);
+  void upgrade(core::UdxSocket& socket, const Ipv4Address& address);
+  void watch_upgrade(core::UdxStream& raw);
+  bool relayed_stream_alive() const;
   void fail(std::error_code ec);
   void retire_phases();
   void sync_stats();
@@ -113,6 +141,18 @@ class PeerConnect {
   core::UdxSocket* server_socket_ = nullptr;
   Ipv4Address server_address_;
   std::optional<HandshakeOutcome> outcome_;
+
+  core::UdxSocket* path_socket_ = nullptr;
+  Ipv4Address path_address_;
+
+  std::optional<msg::RelayThroughInfo> relay_through_;  // ours, in message 1
+  std::unique_ptr<RelayConnection> relay_;
+  bool punching_ = false;  // the holepunch phase has not ended yet
+  // The relayed stream's raw UDX stream (owned by the caller's SecretStream; checked against the
+  // node's stream table before use) and whether the relay may end on the next data.
+  core::UdxStream* relayed_raw_ = nullptr;
+  bool upgrade_pending_ = false;
+  bool valid_upgrade_ = true;  // the last packet the hook saw was not the relay's
 
   std::unique_ptr<ConnectHandshake> handshake_;
   std::unique_ptr<ConnectHolepunch> holepunch_;

@@ -131,6 +131,7 @@ void InboundHandshake::receive(const crypto::KeyPair& key_pair, const Bytes& noi
     // this handler while it runs.
     h.on_firewall = [this](core::UdxSocket& socket, const Ipv4Address& from) {
       if (from.port == 0) return true;
+      if (relay_ && relay_->is_relay(socket, from)) return false;
       on_socket(socket, from);
       return false;
     };
@@ -140,7 +141,9 @@ void InboundHandshake::receive(const crypto::KeyPair& key_pair, const Bytes& noi
     if (made) raw_ = std::move(*made);
   }
 
+  const auto our_relay = make_relay_through(env_.options.relay_through);
   msg::NoisePayload out;
+  out.relay_through = our_relay;
   out.error = error;
   out.firewall = our_remote ? msg::firewall::OPEN : msg::firewall::UNKNOWN;
   if (!our_remote) out.holepunch = msg::HolepunchInfo{id_, info.relays};
@@ -180,6 +183,8 @@ void InboundHandshake::receive(const crypto::KeyPair& key_pair, const Bytes& noi
     on_socket(*sock, client);
     return;  // on_socket may have ended in on_connection: nothing after it
   }
+
+  if (auto pairing = relay_pairing(true, our_relay, remote->relay_through)) start_relay(*pairing);
 
   if (!direct && client.ip == server.ip && env_.options.share_local_address) {
     std::vector<Ipv4Address> theirs;
@@ -245,7 +250,10 @@ void InboundHandshake::destroy_puncher_quietly() {
 }
 
 void InboundHandshake::on_socket(core::UdxSocket& socket, const Ipv4Address& from) {
+  if (relayed_raw_) return upgrade(socket, from);
   if (!raw_ || raw_->state() != core::UdxStreamState::unconnected) return;
+  // A direct path won before the relay paired: the relay is not needed.
+  if (relay_ && relay_pending()) relay_->end();
   prepunching_.cancel();
   finish();
   // The secret stream installs its own close handler; ours must not clear twice.
@@ -280,16 +288,95 @@ void InboundHandshake::on_raw_close() {
 }
 
 void InboundHandshake::on_abort() {
-  if (state_ == InboundState::aborted || state_ == InboundState::connected) return;
+  if (state_ == InboundState::aborted) return;
+  if (state_ == InboundState::connected) {
+    // Relayed and the punch gave up: the stream stays on the relay.
+    destroy_puncher_quietly();
+    finish();
+    return;
+  }
   state_ = InboundState::aborted;
   ++env_.stats.aborts;
   prepunching_.cancel();
   destroy_puncher_quietly();
+  if (relay_pending()) return;  // the relay may still connect the stream
   if (raw_ && raw_->state() != core::UdxStreamState::closed) {
     raw_->destroy();  // its close handler finishes
   } else {
     finish();
   }
+}
+
+bool InboundHandshake::relay_pending() const noexcept {
+  return relay_ &&
+         (relay_->state() == RelayState::connecting || relay_->state() == RelayState::pairing);
+}
+
+std::unique_ptr<RelayConnection> InboundHandshake::take_relay() {
+  if (!relay_ || relay_->state() != RelayState::paired) return nullptr;
+  return std::move(relay_);
+}
+
+void InboundHandshake::start_relay(const RelayPairing& pairing) {
+  ++env_.stats.relay_attempts;
+  RelayConnection::Handlers h;
+  h.on_paired = [this](core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& at) {
+    on_relay_paired(socket, remote_id, at);
+  };
+  h.on_aborted = [this](std::error_code) { on_relay_aborted(); };
+  relay_ = std::make_unique<RelayConnection>(env_.node, pairing, raw_->id(),
+                                             env_.options.relay_keep_alive, std::move(h));
+  relay_->start();
+}
+
+// The reference's pairing 'data': the stream goes through the relay; holepunching goes on.
+void InboundHandshake::on_relay_paired(core::UdxSocket& socket, std::uint32_t remote_id,
+                                       const Ipv4Address& at) {
+  if (!raw_ || raw_->state() != core::UdxStreamState::unconnected) return relay_->end();
+  // Not finished: the puncher keeps answering the client's rounds for an upgrade (the reference
+  // clears the handshake only on a direct path or an abort).
+  prepunching_.cancel();
+  raw_->handlers().on_close = nullptr;
+  if (!raw_->connect(socket, remote_id, at)) return on_relay_aborted();
+  relayed_id_ = raw_->id();
+  core::SecretStreamOptions o;
+  o.keep_alive = env_.node.config().connection_keep_alive;
+  auto stream = core::SecretStream::create(env_.node.runtime(), std::move(raw_), session_->keys, o);
+  if (!stream) return on_relay_aborted();
+  relayed_raw_ = &(*stream)->raw();
+  relay_->end_with(*relayed_raw_);
+  relayed_raw_->handlers().on_firewall = [this, alive = std::weak_ptr<int>(alive_)](
+                                             core::UdxSocket& s, const Ipv4Address& from) {
+    if (alive.expired() || from.port == 0 || relay_->is_relay(s, from)) return false;
+    upgrade(s, from);
+    return false;
+  };
+  state_ = InboundState::connected;
+  ++env_.stats.relay_successes;
+  ++env_.stats.connections;
+  auto deliver = env_.on_connection;
+  if (deliver) deliver(std::move(*stream));  // last: the owner may destroy us in there
+}
+
+void InboundHandshake::on_relay_aborted() {
+  ++env_.stats.relay_aborts;
+  // The reference's relay onabort: the stream goes only if the handshake was given up too.
+  if (state_ == InboundState::aborted && raw_ && raw_->state() != core::UdxStreamState::closed)
+    raw_->destroy();
+}
+
+// A direct packet on a relayed stream (the reference's onsocket on a connected stream).
+void InboundHandshake::upgrade(core::UdxSocket& socket, const Ipv4Address& from) {
+  if (upgraded_ || env_.node.dht().udx_streams().find(relayed_id_) != relayed_raw_) return;
+  auto changed = relayed_raw_->change_remote(socket, session_->remote_udx_id, from);
+  if (!changed) return;
+  upgraded_ = true;
+  ++env_.stats.upgrades;
+  destroy_puncher_quietly();
+  finish();
+  if (*changed) (void)relayed_raw_->send_message({});
+  // The client's data now comes directly: the relay connection ends.
+  relay_->end();
 }
 
 std::optional<ServerHolepunchReply> InboundHandshake::abort_reply(std::uint64_t error) {
@@ -308,10 +395,11 @@ std::optional<ServerHolepunchReply> InboundHandshake::abort_reply(std::uint64_t 
 }
 
 ServerHolepunchReply InboundHandshake::punch_reply(const msg::HolepunchPayload& remote,
-                                                   bool is_server_relay, const Bytes32& token) {
+                                                   bool is_server_relay, const Bytes32& token,
+                                                   std::uint64_t error) {
   Holepuncher& p = *puncher_;
   msg::HolepunchPayload out;
-  out.error = perr::NONE;
+  out.error = error;
   out.firewall = static_cast<std::uint64_t>(p.nat().firewall());
   out.round = round_;
   out.connected = p.connected();
@@ -402,8 +490,14 @@ void InboundHandshake::continue_holepunch(std::shared_ptr<const msg::HolepunchPa
     PunchState& ps = env_.node.punch_state();
     if (!ps.random_punch_allowed(env_.node.runtime().now())) {
       ++ps.stats.try_later;
-      // No blind relay here (relayThrough is not done), so always the reference's abort.
-      return respond(abort_reply(perr::TRY_LATER));
+      // Without a relay the reference aborts; with one the client may wait and punch again.
+      const bool relaying = relay_ && (relay_pending() || relay_->state() == RelayState::paired);
+      if (!relaying) return respond(abort_reply(perr::TRY_LATER));
+      if (!try_later_counted_) {
+        try_later_counted_ = true;
+        ++ps.stats.try_later_relayed_handshakes_at_least_once;
+      }
+      return respond(punch_reply(*remote, is_server_relay, token, perr::TRY_LATER));
     }
   }
 

@@ -13,6 +13,11 @@
 // makes the responder SecretStream (on_connection). on_holepunch() answers one PEER_HOLEPUNCH
 // round (decrypt, NAT heuristics, punch, encrypted reply).
 //
+// relayThrough: when our options or the client's payload name a blind relay, a RelayConnection
+// pairs the stream through it (our relay leads); once paired the stream goes to on_connection
+// while the puncher keeps going, and a later direct packet moves the stream (change_remote).
+// While a relay is pending an abort does not destroy the stream; the relay's own abort does.
+//
 // Lifetime: owned by its Server, which destroys it after clear_wait once it is finished (or at
 // close). Destroying it withdraws its timers, puncher and stream; no callback runs afterwards.
 // on_connection is called last in any call chain, so the owner may destroy the handshake (or the
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "core/holepuncher.hpp"
+#include "core/relay_connection.hpp"
 #include "core/router.hpp"
 #include "core/secret_stream.hpp"
 #include "core/server_options.hpp"
@@ -95,19 +101,27 @@ class InboundHandshake {
   const std::optional<Bytes>& reply() const noexcept { return reply_; }
   // Where msg2 goes out from: the puncher's socket when holepunching, else null (the default).
   core::DatagramSocket* reply_socket() noexcept;
+  // The relay connection of a relayed stream, for the server to keep after forgetting the
+  // handshake (null if none or not paired).
+  std::unique_ptr<RelayConnection> take_relay();
 
  private:
   struct Session;
   void setup_puncher(Firewall remote_firewall);
   void arm_prepunch_abort();
   void on_socket(core::UdxSocket& socket, const Ipv4Address& from);
+  void start_relay(const RelayPairing& pairing);
+  void on_relay_paired(core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& at);
+  void on_relay_aborted();
+  void upgrade(core::UdxSocket& socket, const Ipv4Address& from);
+  bool relay_pending() const noexcept;
   void on_abort();
   void on_raw_close();
   void destroy_puncher_quietly();
   // The reference's _abort: an encrypted error payload (or nothing without a holepunch secret).
   std::optional<ServerHolepunchReply> abort_reply(std::uint64_t error);
   ServerHolepunchReply punch_reply(const msg::HolepunchPayload& remote, bool is_server_relay,
-                                   const Bytes32& token);
+                                   const Bytes32& token, std::uint64_t error = 0);
   void continue_holepunch(std::shared_ptr<const msg::HolepunchPayload> remote,
                           Ipv4Address peer_address, bool is_server_relay, Bytes32 token,
                           Respond<ServerHolepunchReply> respond);
@@ -127,6 +141,12 @@ class InboundHandshake {
   bool finished_ = false;
   std::uint64_t round_ = 0;
   core::Timer prepunching_;
+  std::unique_ptr<RelayConnection> relay_;
+  core::UdxStream* relayed_raw_ = nullptr;  // owned by the handed-out SecretStream
+  std::uint32_t relayed_id_ = 0;
+  bool upgraded_ = false;
+  bool try_later_counted_ = false;  // tryLaterRelayedHandshakesAtLeastOnce, once per handshake
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace hdht::hyperdht

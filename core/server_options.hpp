@@ -34,6 +34,11 @@ struct ServerOptions {
   core::Duration handshake_clear_wait = std::chrono::milliseconds(10000);  // handshakeClearWait
   // Ours: new handshakes per client host (burst 0 disables).
   HandshakeRateLimit rate_limit;
+  // opts.relayThrough: a blind relay's public key, asked per handshake (nullopt: none). Ours
+  // wins over the client's (spec §6).
+  std::function<std::optional<Bytes32>()> relay_through;
+  // opts.relayKeepAlive: the keep-alive of the connection to the relay.
+  core::Duration relay_keep_alive = std::chrono::milliseconds(5000);
 };
 
 struct ServerStats {
@@ -47,6 +52,12 @@ struct ServerStats {
   std::uint64_t holepunches = 0;        // PEER_HOLEPUNCH messages given to the server
   std::uint64_t holepunch_replies = 0;  // answered (including aborts)
   std::uint64_t aborts = 0;             // handshakes given up (timeout, abort, punch failure)
+  // dht.stats.relaying: blind relay pairings started, paired (connections through the relay),
+  // aborted; relayed streams moved to a direct path later.
+  std::uint64_t relay_attempts = 0;
+  std::uint64_t relay_successes = 0;
+  std::uint64_t relay_aborts = 0;
+  std::uint64_t upgrades = 0;
 };
 
 // server.address(): the key and the node's address as the NAT sampler saw it (host empty and

@@ -16,8 +16,9 @@
 // "N passed, N failed" last; exit code 1 on any failure.
 const crypto = require('crypto')
 const HyperDHT = require('hyperdht')
-const { CppPeer, withTimeout, until } = require('./lib/peer')
-const { freePort } = require('./lib/sockets')
+const { CppPeer, withTimeout } = require('./lib/peer')
+const { Checks } = require('./lib/checks')
+const { startMixedTestnet } = require('./lib/mixed-testnet')
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 20000
@@ -33,18 +34,8 @@ const PEER = argOf('--peer')
 const MIB = Number(argOf('--mib') || 32)
 if (!PEER) { console.error('usage: client-interop.js --peer PATH/client_peer [--mib N]'); process.exit(2) }
 
-let passed = 0
-let failed = 0
-function check (cond, name, detail) {
-  if (cond) {
-    passed++
-    console.log('ok   ' + name)
-  } else {
-    failed++
-    console.log('FAIL ' + name + (detail !== undefined ? ': ' + JSON.stringify(detail) : ''))
-  }
-  return cond
-}
+const checks = new Checks()
+const check = checks.check.bind(checks)
 
 const fin = (p, what, ms = WAIT_MS) => withTimeout(p, ms, what)
 const seed = (n) => Buffer.alloc(32, n)
@@ -102,20 +93,8 @@ async function main () {
   const cpp = new CppPeer(PEER, { waitMs: WAIT_MS, name: 'client_peer' })
   const dhts = []
   try {
-    const bport = await freePort()
-    await cpp.call({ op: 'start', nodes: 1, bootstrapper: bport, host: HOST }, 'started', 'C++ bootstrapper', 30000)
-    const bootstrap = [{ host: HOST, port: bport }]
-    await cpp.call({ op: 'start', nodes: CPP_NODES, bootstrap: `${HOST}:${bport}`, host: HOST, ephemeral: false, firewalled: false }, 'started', 'start C++ nodes', 90000)
-    for (let i = 0; i < JS_NODES; i++) {
-      const d = new HyperDHT({ bootstrap, host: HOST, ephemeral: false, firewalled: false })
-      dhts.push(d)
-      await fin(d.fullyBootstrapped(), 'JS node bootstrap')
-    }
-    const st = await until(async () => {
-      const s = (await cpp.call({ op: 'status' }, 'status')).nodes
-      return s.every((n) => n.id) ? s : null
-    }, WAIT_MS)
-    if (!check(!!st, 'C++ bootstrapper and nodes persistent')) return
+    const { bootstrap, bport, persistent } = await startMixedTestnet(cpp, dhts, { host: HOST, cppNodes: CPP_NODES, jsNodes: JS_NODES, waitMs: WAIT_MS })
+    if (!check(persistent, 'C++ bootstrapper and nodes persistent')) return
     // The client: firewalled and ephemeral, as a user's node behind a NAT.
     const client = (await cpp.call({ op: 'start', nodes: 1, bootstrap: `${HOST}:${bport}`, host: HOST, ephemeral: true, quickFirewall: false }, 'started', 'C++ client node', 30000)).nodes[0]
     const clientStatus = (await cpp.call({ op: 'status' }, 'status')).nodes[client]
@@ -238,10 +217,4 @@ async function main () {
   }
 }
 
-main().catch((err) => {
-  failed++
-  console.log('FAIL unexpected: ' + (err && err.stack ? err.stack : err))
-}).finally(() => {
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed ? 1 : 0)
-})
+checks.run(main)

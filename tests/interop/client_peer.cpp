@@ -7,9 +7,9 @@
 //        "bootstrapper":port starts one bootstrapper on host:port instead
 //   {"op":"status"} -> {"event":"status","nodes":[{node,id,port,publicKey,router:{...}}]}
 //   {"op":"connect","node":i,"conn":c,"publicKey":hex,"opts":{"relayAddresses":[{host,port}],
-//    "localConnection":b,"fastOpen":b,"reusableSocket":b}}
+//    "localConnection":b,"fastOpen":b,"reusableSocket":b,"relayThrough":hex,"holepunch":b}}
 //        -> {"event":"connected","conn":c,"remotePublicKey","publicKey","handshakeHash","path",
-//            "relayed","attempts","handshakes","rounds","handshakeMs","openMs"}
+//            "relayed","relayAttempted","attempts","handshakes","rounds","handshakeMs","openMs"}
 //         | {"event":"connect-error","conn":c,"code":"PEER_NOT_FOUND",...,"cause","ms"}
 //   {"op":"send","conn":c,"bytes":B,"seed":S}: B pseudo-random bytes in 64 KiB messages with
 //        back-pressure -> {"event":"sent","conn":c,"bytes":B,"sha256":hex}; every byte that
@@ -148,6 +148,14 @@ class Driver {
     o.local_connection = opts.value("localConnection", true);
     o.fast_open = opts.value("fastOpen", true);
     o.reusable_socket = opts.value("reusableSocket", false);
+    if (opts.contains("relayThrough")) {
+      auto relay = fixed_from_hex<32>(opts.value("relayThrough", std::string()));
+      if (!relay) return bad_command(cmd, "relayThrough");
+      o.relay_through = [key = *relay] { return std::optional<Bytes32>(key); };
+    }
+    // "holepunch": false vetoes the punch (the relay is then the only path).
+    if (!opts.value("holepunch", true))
+      o.holepunch = [](Firewall, Firewall, const auto&, const auto&) { return false; };
     HyperDhtNode& n = *nodes_[i];
     Conn& k = conns_[c];
     k.started = runtime_.now();
@@ -200,6 +208,7 @@ class Driver {
           {"nodePublicKey", to_hex(n.default_key_pair().public_key)},
           {"path", connect_path_name(st.path)},
           {"relayed", st.relayed},
+          {"relayAttempted", st.relay_attempted},
           {"attempts", st.attempts},
           {"handshakes", st.handshakes_sent},
           {"rounds", st.punch_rounds},

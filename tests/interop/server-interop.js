@@ -21,6 +21,7 @@ const crypto = require('crypto')
 const HyperDHT = require('hyperdht')
 const { CppPeer, withTimeout, until } = require('./lib/peer')
 const sockets = require('./lib/sockets')
+const { Checks } = require('./lib/checks')
 const { sha256, freePort, opened, echo } = sockets
 
 const HOST = '127.0.0.1'
@@ -35,18 +36,8 @@ const PEER = argOf('--peer')
 if (!PEER) { console.error('usage: server-interop.js --peer PATH/server_peer [--big]'); process.exit(2) }
 const ECHO_BYTES = (args.includes('--big') ? 32 : 8) << 20
 
-let passed = 0
-let failed = 0
-function check (cond, name, detail) {
-  if (cond) {
-    passed++
-    console.log('ok   ' + name)
-  } else {
-    failed++
-    console.log('FAIL ' + name + (detail !== undefined ? ': ' + JSON.stringify(detail) : ''))
-  }
-  return cond
-}
+const checks = new Checks()
+const check = checks.check.bind(checks)
 
 const fin = (p, what, ms = WAIT_MS) => withTimeout(p, ms, what)
 const seed = (n) => Buffer.alloc(32, n)
@@ -216,10 +207,4 @@ async function main () {
   }
 }
 
-main().catch((err) => {
-  failed++
-  console.log('FAIL unexpected: ' + (err && err.stack ? err.stack : err))
-}).finally(() => {
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed ? 1 : 0)
-})
+checks.run(main)

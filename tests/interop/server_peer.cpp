@@ -6,8 +6,11 @@
 //   {"op":"start","nodes":N,"bootstrap":"h:p","host":"127.0.0.1","ephemeral":b,"firewalled":b,
 //    "quick_firewall":b}
 //        -> {"event":"started","nodes":[i..]}; "bootstrapper":port starts a bootstrapper
-//   {"op":"listen","node":i,"seed":hex,"reject":b,"never_punch":b,"rate_burst":n}
+//   {"op":"listen","node":i,"seed":hex,"reject":b,"never_punch":b,"rate_burst":n,
+//    "relayThrough":hex}
 //        -> {"event":"listen","server":s,"error":null|"CODE","publicKey":hex,"relayAddresses":[..]}
+//   {"op":"relay","node":i,"seed":hex} -> {"event":"relay","error":null|"CODE","publicKey":hex}:
+//        a C++ blind relay (BlindRelayService) on node i
 //   {"op":"close","server":s} -> {"event":"closed","server":s,"on_close":b}
 //   {"op":"stats","server":s} -> {"event":"stats",...ServerStats,"open":n,"held":n,
 //                                 "relayAddresses":[..],"announcer":{...}}
@@ -27,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/asio_runtime.hpp"
+#include "core/blind_relay_service.hpp"
 #include "core/hyperdht_errors.hpp"
 #include "core/hyperdht_node.hpp"
 #include "core/hyperdht_server.hpp"
@@ -77,6 +81,7 @@ class Driver {
     if (op == "quit") {
       conns_.clear();
       servers_.clear();
+      relays_.clear();
       for (auto& n : nodes_)
         n->destroy();
       return false;
@@ -84,6 +89,7 @@ class Driver {
     if (op == "start") return interop::start_nodes(runtime_, nodes_, cmd), true;
     if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
     if (op == "listen") return listen(cmd, seq), true;
+    if (op == "relay") return relay(cmd, seq), true;
     if (op == "close" || op == "stats") {
       const auto s = cmd.value("server", std::size_t{0});
       if (s >= servers_.size() || !servers_[s]) return bad_command(cmd, "no such server"), true;
@@ -117,6 +123,11 @@ class Driver {
       };
     }
     o.never_punch = cmd.value("never_punch", false);
+    if (cmd.contains("relayThrough")) {
+      auto relay = fixed_from_hex<32>(cmd.value("relayThrough", std::string()));
+      if (!relay) return bad_command(cmd, "relayThrough");
+      o.relay_through = [key = *relay] { return std::optional<Bytes32>(key); };
+    }
     if (cmd.contains("rate_burst")) o.rate_limit.burst = cmd["rate_burst"].get<double>();
     const std::size_t s = servers_.size();
     servers_.push_back(std::make_unique<Server>(*nodes_[i], o));
@@ -131,6 +142,21 @@ class Driver {
             {"error", error_name(ec)},
             {"publicKey", to_hex(kp.public_key)},
             {"relayAddresses", addrs(sv ? sv->relay_addresses() : std::vector<Ipv4Address>{})}});
+    });
+  }
+
+  // A C++ blind relay (BlindRelayService) on node i, listening on the seed's key pair.
+  void relay(const json& cmd, const json& seq) {
+    const auto i = cmd.value("node", std::size_t{0});
+    auto seed = fixed_from_hex<32>(cmd.value("seed", std::string()));
+    if (i >= nodes_.size() || !seed) return bad_command(cmd, "node/seed");
+    relays_.push_back(std::make_unique<BlindRelayService>(*nodes_[i]));
+    const auto kp = HyperDhtNode::key_pair(*seed);
+    relays_.back()->listen(kp, [this, seq, kp](std::error_code ec) {
+      emit({{"event", "relay"},
+            {"seq", seq},
+            {"error", error_name(ec)},
+            {"publicKey", to_hex(kp.public_key)}});
     });
   }
 
@@ -187,6 +213,10 @@ class Driver {
             {"holepunches", st.holepunches},
             {"holepunch_replies", st.holepunch_replies},
             {"aborts", st.aborts},
+            {"relay_attempts", st.relay_attempts},
+            {"relay_successes", st.relay_successes},
+            {"relay_aborts", st.relay_aborts},
+            {"upgrades", st.upgrades},
             {"open", conns_.size()},
             {"held", srv.handshakes_held()},
             {"listening", srv.listening()},
@@ -213,6 +243,7 @@ class Driver {
   core::Runtime& runtime_;
   std::vector<std::unique_ptr<HyperDhtNode>> nodes_;
   std::vector<std::unique_ptr<Server>> servers_;
+  std::vector<std::unique_ptr<BlindRelayService>> relays_;
   std::map<std::uint64_t, std::unique_ptr<Echo>> conns_;
   std::uint64_t next_conn_ = 0;
 };

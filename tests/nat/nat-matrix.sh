@@ -12,6 +12,11 @@
 # side that fails gets a second attempt, for every pair alike; there JS -> JS is only reported
 # (the reference's random punch can lose twice) and C++ -> C++ must connect. Skips loudly (exit 77) without
 # root, namespaces or iptables. Every wait is bounded. Last line: "N passed, N failed".
+# The random:random row is also run via a blind relay (off with --no-relay): a JS blind relay
+# (blind-relay's Server on a hyperdht server) and a C++ one (BlindRelayService), each on a
+# public, persistent node of lab host R; the server and the client both set relayThrough to its
+# key (tests/nat/relay-peer.js; the C++ ends are tests/interop/server_peer and client_peer);
+# every pair must connect through it.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,11 +27,14 @@ cpp_bin=$build/bench/connect_peer
 impls="js-js cpp-cpp cpp-js js-cpp"
 # client-server router modes; "open" = a public host, "+fw" = stateful firewall on the router
 cases="consistent:consistent consistent+fw:consistent+fw random:consistent consistent:random random:random open:consistent consistent:open"
+relay_row=1
+relay_bin=$here/relay-peer.js
 while [ $# -gt 0 ]; do
   case $1 in
     --impls) impls=$2; shift 2 ;;
     --cases) cases=$2; shift 2 ;;
-    *) echo "usage: nat-matrix.sh [--impls LIST] [--cases LIST]" >&2; exit 2 ;;
+    --no-relay) relay_row=0; shift ;;
+    *) echo "usage: nat-matrix.sh [--impls LIST] [--cases LIST] [--no-relay]" >&2; exit 2 ;;
   esac
 done
 
@@ -52,6 +60,7 @@ lab_router c 1
 lab_router s 2
 lab_public C 3
 lab_public S 4
+[ $relay_row = 1 ] && lab_public R 5
 
 cmd_of() {
   case $1 in
@@ -117,6 +126,37 @@ run_case() {
   fi
 }
 
+# run_relay_case CLIENT_IMPL SERVER_IMPL RELAY_KEY -> "ok {...}" or the error, both ends behind
+# their routers (random:random) with relayThrough = RELAY_KEY.
+relay_available() { [ "$1" = js ] || [ -x "$build/tests/$2_peer" ]; } # IMPL client|server
+relay_peer_of() { case $1 in cpp) echo "--impl cpp --peer $build/tests/$2_peer" ;; js) echo "--impl js" ;; esac; }
+run_relay_case() {
+  local ci=$1 si=$2 rkey=$3 name="relay.$1-$2"
+  # shellcheck disable=SC2046
+  lab_exec s node "$relay_bin" --role server $(relay_peer_of "$si" server) --bootstrap "$bootstrap" \
+    --relay-through "$rkey" > "$tmp/$name.server" 2> "$tmp/$name.server.err" &
+  local spid=$!
+  if ! lab_wait_ready "$tmp/$name.server" "$spid" 60; then
+    kill "$spid" 2> /dev/null
+    echo "SERVER_DID_NOT_START"
+    return
+  fi
+  local key r
+  key=$(grep '"ready"' "$tmp/$name.server" | head -n1 | jq -r .publicKey)
+  # shellcheck disable=SC2046
+  timeout 120 ip netns exec "${LAB}-hc" node "$relay_bin" --role client $(relay_peer_of "$ci" client) \
+    --bootstrap "$bootstrap" --key "$key" --relay-through "$rkey" --timeout 90 \
+    > "$tmp/$name.client" 2> "$tmp/$name.client.err"
+  kill "$spid" 2> /dev/null
+  wait "$spid" 2> /dev/null
+  r=$(tail -n1 "$tmp/$name.client")
+  if jq -e '.ok == true' <<< "$r" > /dev/null 2>&1; then
+    echo "ok $(jq -c '{ms, path}' <<< "$r")"
+  else
+    echo "$(jq -r '.error // "NO_RESULT"' <<< "$r" 2> /dev/null || echo NO_RESULT) $(tail -n2 "$tmp/$name.client.err" | tr '\n' ' ')"
+  fi
+}
+
 declare -A result
 table=()
 for case_ in $cases; do
@@ -148,6 +188,57 @@ for case_ in $cases; do
     echo "# $cspec -> $sspec, $ci -> $si: $out (${secs}s)"
   done
 done
+
+# relay_row IMPL(js|cpp) NAME: a blind relay on the public host R, then every pair once through
+# it with both routers random; the checks are added at once.
+relay_row() {
+  local impl=$1 label=$2 case_=random:random+$1-relay relay_pid relay_key got
+  table_cases="$table_cases $case_"
+  if ! relay_available "$impl" server; then
+    for pair in $impls; do result["$case_/$pair"]=SKIPPED; done
+    echo "SKIPPED $label: tests/interop server_peer is not built"
+    return
+  fi
+  # shellcheck disable=SC2046
+  lab_exec R node "$relay_bin" --role relay $(relay_peer_of "$impl" server) --bootstrap "$bootstrap" \
+    > "$tmp/relay.$impl" 2> "$tmp/relay.$impl.err" &
+  relay_pid=$!
+  if ! lab_wait_ready "$tmp/relay.$impl" "$relay_pid" 60; then
+    check 0 "the $label starts" "$(tail -n3 "$tmp/relay.$impl.err" | tr '\n' ' ')"
+    kill "$relay_pid" 2> /dev/null
+    return
+  fi
+  relay_key=$(grep '"ready"' "$tmp/relay.$impl" | head -n1 | jq -r .publicKey)
+  echo "# $label $relay_key"
+  configure c random
+  configure s random
+  for pair in $impls; do
+    ci=${pair%-*}
+    si=${pair#*-}
+    if ! relay_available "$ci" client || ! relay_available "$si" server; then
+      result["$case_/$pair"]="SKIPPED"
+      echo "SKIPPED $pair, $case_: tests/interop client_peer / server_peer are not built"
+      continue
+    fi
+    lab_flush_mappings c
+    lab_flush_mappings s
+    t0=$(date +%s.%N)
+    out=$(run_relay_case "$ci" "$si" "$relay_key")
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    got=${out%% *}
+    result["$case_/$pair"]=$got
+    echo "# random -> random via the $label, $ci -> $si: $out (${secs}s)"
+    check "$([ "$got" = ok ] && echo 1 || echo 0)" "$pair, client random:random server via the $label: connects" "(got $got)"
+  done
+  kill "$relay_pid" 2> /dev/null
+  wait "$relay_pid" 2> /dev/null
+}
+
+table_cases=$cases
+if [ $relay_row = 1 ]; then
+  relay_row js "JS blind relay"
+  relay_row cpp "C++ blind relay"
+fi
 
 # The expectations. With no random side, JS -> JS must connect (random:random: fail with
 # HOLEPUNCH_ABORTED) and every other pair must end as JS -> JS did. With one random side the
@@ -193,7 +284,7 @@ echo
 printf '%-28s' "client:server"
 for pair in $impls; do printf '%-34s' "$pair"; done
 echo
-for case_ in $cases; do
+for case_ in $table_cases; do
   printf '%-28s' "$case_"
   for pair in $impls; do printf '%-34s' "${result["$case_/$pair"]}"; done
   echo

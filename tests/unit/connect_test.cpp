@@ -8,8 +8,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/blind_relay_service.hpp"
 #include "core/connect_addresses.hpp"
 #include "core/hyperdht_errors.hpp"
 #include "core/hyperdht_node.hpp"
@@ -20,7 +22,7 @@
 #include "protocol/crypto.hpp"
 #include "protocol/hyperdht_constants.hpp"
 #include "protocol/router_messages.hpp"
-#include "sim_nat.hpp"
+#include "sim_nat_node.hpp"
 
 using namespace hdht;
 using namespace hdht::hyperdht;
@@ -34,6 +36,19 @@ struct Connected {
   std::error_code error;
   std::unique_ptr<core::SecretStream> stream;
 };
+
+// Starts a connect whose outcome lands in `out`.
+std::unique_ptr<PeerConnect> start_connect(HyperDhtNode& node, const Bytes32& pk,
+                                           std::shared_ptr<Connected> out, ConnectOptions o = {}) {
+  return PeerConnect::start(node, pk, std::move(o),
+                            [out](Result<std::unique_ptr<core::SecretStream>> r) {
+                              out->settled = true;
+                              if (r)
+                                out->stream = std::move(*r);
+                              else
+                                out->error = r.error();
+                            });
+}
 
 struct ConnectNet {
   HTestnet t{77, HyperDhtConfig{}};
@@ -49,14 +64,7 @@ struct ConnectNet {
 
   std::unique_ptr<PeerConnect> connect(const Bytes32& pk, std::shared_ptr<Connected> out,
                                        ConnectOptions o = {}) {
-    return PeerConnect::start(*client->node, pk, std::move(o),
-                              [out](Result<std::unique_ptr<core::SecretStream>> r) {
-                                out->settled = true;
-                                if (r)
-                                  out->stream = std::move(*r);
-                                else
-                                  out->error = r.error();
-                              });
+    return start_connect(*client->node, pk, std::move(out), std::move(o));
   }
 
   void announce(const crypto::KeyPair& kp) {
@@ -75,8 +83,8 @@ struct EchoServer {
   std::string got;
   bool listening = false;
 
-  EchoServer(HyperDhtNode& node, const crypto::KeyPair& kp) {
-    server = std::make_unique<Server>(node);
+  EchoServer(HyperDhtNode& node, const crypto::KeyPair& kp, ServerOptions options = {}) {
+    server = std::make_unique<Server>(node, std::move(options));
     Server::Handlers sh;
     sh.on_connection = [this](std::unique_ptr<core::SecretStream> s) {
       core::SecretStream* raw = s.get();
@@ -251,31 +259,14 @@ TEST_CASE("connect: holepunch between two consistent NATs", "[connect]") {
   HTestnet t{91, HyperDhtConfig{}};
   REQUIRE(t.grow(8));
   using sim_nat::Mapping;
-  std::vector<std::shared_ptr<sim_nat::NatGateway>> gateways;
-  auto behind = [&](std::uint8_t i) -> HMember& {
-    const core::SimNetwork::Ip priv{192, 168, i, 2};
-    gateways.push_back(
-        sim_nat::add_host_behind_nat(t.net, priv, {100, 64, i, 1}, Mapping::consistent, 500 + i));
-    HMember& m = t.spawn_on(priv, t.node_config(false));
-    REQUIRE(t.net.run_until([&] { return m.node->dht().bootstrapped(); }, 60s));
-    CHECK(m.node->dht().firewalled());
-    return m;
-  };
-  HMember& srv = behind(1);
-  HMember& cli = behind(2);
+  HMember& srv = sim_nat::spawn_behind_nat(t, 1, Mapping::consistent, 501).member;
+  HMember& cli = sim_nat::spawn_behind_nat(t, 2, Mapping::consistent, 502).member;
   const auto kp = HyperDhtNode::key_pair(Bytes32{});
   EchoServer server(*srv.node, kp);
   REQUIRE(t.net.run_until([&] { return server.listening; }, 60s));
 
   auto out = std::make_shared<Connected>();
-  auto c = PeerConnect::start(*cli.node, kp.public_key, {},
-                              [out](Result<std::unique_ptr<core::SecretStream>> r) {
-                                out->settled = true;
-                                if (r)
-                                  out->stream = std::move(*r);
-                                else
-                                  out->error = r.error();
-                              });
+  auto c = start_connect(*cli.node, kp.public_key, out);
   REQUIRE(t.net.run_until([&] { return out->settled; }, 90s));
   INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
   REQUIRE(out->stream);
@@ -283,4 +274,253 @@ TEST_CASE("connect: holepunch between two consistent NATs", "[connect]") {
   CHECK(c->stats().path == ConnectPath::holepunch);
   CHECK(c->stats().punch_rounds >= 1);
   check_echo(t.net, *out->stream, server);
+}
+
+TEST_CASE("connect: a second connect starts at the server's cached relay addresses", "[connect]") {
+  ConnectNet n;
+  const auto kp = HyperDhtNode::key_pair(Bytes32{});
+  EchoServer server(*n.server->node, kp);
+  REQUIRE(n.t.net.run_until([&] { return server.listening; }, 60s));
+  HyperDhtNode& node = *n.client->node;
+  CHECK(!node.relay_addresses_cache().get(kp.public_key));
+
+  auto first = std::make_shared<Connected>();
+  auto c1 = n.connect(kp.public_key, first);
+  REQUIRE(n.t.net.run_until([&] { return first->settled; }, 60s));
+  REQUIRE(first->stream);
+  CHECK(c1->stats().pre_connects == 0);  // nothing known yet: FIND_PEER first
+  const RelayAddressList* cached = node.relay_addresses_cache().get(kp.public_key);
+  REQUIRE(cached);
+  // The server sent its announcer's relays: those are kept (the reference prefers them).
+  CHECK(cached->addresses == server.server->relay_addresses());
+
+  auto second = std::make_shared<Connected>();
+  auto c2 = n.connect(kp.public_key, second);
+  REQUIRE(n.t.net.run_until([&] { return second->settled; }, 60s));
+  REQUIRE(second->stream);
+  // Its first handshake went to a cached relay, before any FIND_PEER reply.
+  CHECK(c2->stats().pre_connects >= 1);
+}
+
+namespace {
+
+// A connect between two NATed nodes with relayThrough on the client.
+struct RelayCase {
+  HTestnet t;
+  HMember* srv = nullptr;
+  HMember* cli = nullptr;
+  std::unique_ptr<EchoServer> server;
+  crypto::KeyPair kp = HyperDhtNode::key_pair(Bytes32{});
+
+  RelayCase(std::uint64_t seed, sim_nat::Mapping client_nat, sim_nat::Mapping server_nat)
+      : t{seed, HyperDhtConfig{}} {
+    REQUIRE(t.grow(8));
+    srv = &sim_nat::spawn_behind_nat(t, 1, server_nat, seed + 1).member;
+    cli = &sim_nat::spawn_behind_nat(t, 2, client_nat, seed + 2).member;
+    server = std::make_unique<EchoServer>(*srv->node, kp);
+    REQUIRE(t.net.run_until([&] { return server->listening; }, 60s));
+  }
+
+  // One connect from the client, run until it settled.
+  std::pair<std::unique_ptr<PeerConnect>, std::shared_ptr<Connected>> run(ConnectOptions o) {
+    auto out = std::make_shared<Connected>();
+    auto c = start_connect(*cli->node, kp.public_key, out, std::move(o));
+    REQUIRE(t.net.run_until([&] { return out->settled; }, 90s));
+    return {std::move(c), out};
+  }
+};
+
+// A C++ blind relay on `node` (BlindRelayService), listening.
+struct RelayNode {
+  crypto::KeyPair kp = HyperDhtNode::key_pair(Bytes32{9});
+  BlindRelayService service;
+
+  RelayNode(core::SimNetwork& net, HyperDhtNode& node) : service(node) {
+    bool listening = false;
+    service.listen(kp, [&](std::error_code ec) {
+      CHECK(!ec);
+      listening = true;
+    });
+    REQUIRE(net.run_until([&] { return listening; }, 60s));
+  }
+
+  RelayThrough through() const {
+    return [k = kp.public_key] { return std::optional<Bytes32>(k); };
+  }
+};
+
+// A relay key nobody announced: the relay connect ends with PEER_NOT_FOUND inside.
+ConnectOptions unreachable_relay() {
+  ConnectOptions o;
+  const Bytes32 nobody = HyperDhtNode::key_pair(Bytes32{7}).public_key;
+  o.relay_through = [nobody] { return std::optional<Bytes32>(nobody); };
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("connect: an unreachable relay does not end a connect the holepunch wins",
+          "[connect][relay]") {
+  RelayCase rc(101, sim_nat::Mapping::consistent, sim_nat::Mapping::consistent);
+  auto [c, out] = rc.run(unreachable_relay());
+  INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+  REQUIRE(out->stream);
+  CHECK(c->stats().relay_attempted);
+  CHECK(c->stats().path == ConnectPath::holepunch);
+  // The server saw the client's relayThrough and tried to pair as the follower.
+  CHECK(rc.server->server->stats().relay_attempts == 1);
+  check_echo(rc.t.net, *out->stream, *rc.server);
+}
+
+TEST_CASE("connect: random NATs with an unreachable relay fail once both paths failed",
+          "[connect][relay]") {
+  RelayCase rc(103, sim_nat::Mapping::random, sim_nat::Mapping::random);
+  auto [c, out] = rc.run(unreachable_relay());
+  INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+  CHECK(!out->stream);
+  CHECK(c->stats().relay_attempted);
+  // Both paths are gone: the relay (its connect found nobody) and the punch (two random NATs).
+  REQUIRE(c->relay());
+  CHECK(c->relay()->state() == RelayState::aborted);
+  CHECK(c->stats().holepunch_cause ==
+        make_error_code(HyperDhtErrc::holepunch_double_randomized_nats));
+  CHECK((out->error == make_error_code(HyperDhtErrc::relay_aborted) ||
+         out->error == make_error_code(HyperDhtErrc::holepunch_aborted)));
+}
+
+TEST_CASE("connect: random NATs without a relay stay HOLEPUNCH_ABORTED", "[connect][relay]") {
+  RelayCase rc(103, sim_nat::Mapping::random, sim_nat::Mapping::random);
+  auto [c, out] = rc.run({});
+  CHECK(out->error == make_error_code(HyperDhtErrc::holepunch_aborted));
+  CHECK(!c->stats().relay_attempted);
+  CHECK(!c->relay());
+}
+
+TEST_CASE("connect: random NATs connect through a C++ blind relay", "[connect][relay]") {
+  for (const char* who : {"client", "server", "both"}) {
+    DYNAMIC_SECTION("relayThrough on " << who) {
+      const std::string w = who;
+      RelayCase rc(105, sim_nat::Mapping::random, sim_nat::Mapping::random);
+      RelayNode relay(rc.t.net, *rc.t.members[2]->node);  // a public, persistent node
+      if (w != "client") {
+        // The server's relay wins: it is the only one that works when both are set.
+        rc.server = nullptr;
+        ServerOptions so;
+        so.relay_through = relay.through();
+        auto es = std::make_unique<EchoServer>(*rc.srv->node, rc.kp, so);
+        rc.server = std::move(es);
+        REQUIRE(rc.t.net.run_until([&] { return rc.server->listening; }, 60s));
+      }
+      ConnectOptions o = w == "client" ? ConnectOptions{} : unreachable_relay();
+      if (w == "client") o.relay_through = relay.through();
+      if (w == "server") o.relay_through = nullptr;
+      auto [c, out] = rc.run(o);
+      INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+      REQUIRE(out->stream);
+      CHECK(c->stats().path == ConnectPath::relay);
+      CHECK(rc.server->server->stats().relay_successes == 1);
+      CHECK(relay.service.stats().pairings_matched == 1);
+      check_echo(rc.t.net, *out->stream, *rc.server);
+      // The relayed stream closing ends the relay connection.
+      out->stream->destroy();
+      CHECK(rc.t.net.run_until([&] { return c->relay()->state() == RelayState::ended; }, 10s));
+    }
+  }
+}
+
+TEST_CASE("relay: the server's relay wins and its owner leads the pairing (spec §6)",
+          "[connect][relay]") {
+  msg::RelayThroughInfo srv{1, Bytes32{1}, Bytes32{2}};
+  msg::RelayThroughInfo cli{1, Bytes32{3}, Bytes32{4}};
+  // Server only: the server leads, the client follows with the server's key and token.
+  auto s = relay_pairing(true, srv, std::nullopt);
+  auto c = relay_pairing(false, std::nullopt, srv);
+  REQUIRE((s && c));
+  CHECK((s->is_initiator && !c->is_initiator));
+  CHECK((s->relay_public_key == srv.public_key && c->relay_public_key == srv.public_key));
+  CHECK((s->token == srv.token && c->token == srv.token));
+  // Client only: the client leads.
+  s = relay_pairing(true, std::nullopt, cli);
+  c = relay_pairing(false, cli, std::nullopt);
+  REQUIRE((s && c));
+  CHECK((!s->is_initiator && c->is_initiator));
+  CHECK((s->token == cli.token && c->relay_public_key == cli.public_key));
+  // Both: the server's relay.
+  s = relay_pairing(true, srv, cli);
+  c = relay_pairing(false, cli, srv);
+  REQUIRE((s && c));
+  CHECK((s->is_initiator && !c->is_initiator));
+  CHECK((c->relay_public_key == srv.public_key && c->token == srv.token));
+  CHECK(!relay_pairing(false, std::nullopt, std::nullopt));
+  // make_relay_through: a fresh random token per call, none without a key.
+  const RelayThrough none = [] { return std::optional<Bytes32>(); };
+  CHECK(!make_relay_through(none));
+  CHECK(!make_relay_through(nullptr));
+  const RelayThrough some = [] { return std::optional<Bytes32>(Bytes32{5}); };
+  const auto a = make_relay_through(some), b = make_relay_through(some);
+  REQUIRE((a && b));
+  CHECK((a->public_key == Bytes32{5} && a->token != b->token));
+}
+
+TEST_CASE("connect: a relay that never pairs is RELAY_ABORTED after 15 s, the punch failed first",
+          "[connect][relay]") {
+  RelayCase rc(103, sim_nat::Mapping::random, sim_nat::Mapping::random);
+  // A server that takes the relay connection and never answers a pair.
+  HyperDhtNode& relay_node = *rc.t.members[2]->node;
+  std::vector<std::unique_ptr<core::SecretStream>> held;
+  Server silent(
+      relay_node, {},
+      {nullptr, [&](std::unique_ptr<core::SecretStream> s) { held.push_back(std::move(s)); },
+       nullptr});
+  const auto relay_kp = HyperDhtNode::key_pair(Bytes32{11});
+  bool listening = false;
+  silent.listen(relay_kp, [&](std::error_code) { listening = true; });
+  REQUIRE(rc.t.net.run_until([&] { return listening; }, 60s));
+
+  ConnectOptions o;
+  o.relay_through = [k = relay_kp.public_key] { return std::optional<Bytes32>(k); };
+  const auto t0 = rc.t.net.now();
+  auto [c, out] = rc.run(o);
+  INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+  CHECK(out->error == make_error_code(HyperDhtErrc::relay_aborted));
+  CHECK(c->stats().holepunch_cause ==
+        make_error_code(HyperDhtErrc::holepunch_double_randomized_nats));
+  // Both ends reached the relay (the server follows the client's); only the pairing never came.
+  CHECK(held.size() == 2);
+  CHECK(rc.t.net.now() - t0 >= RelayConnection::kPairTimeout);
+}
+
+TEST_CASE("connect: relayed first, a later punch upgrades the stream and ends the relay",
+          "[connect][relay]") {
+  // A random client over its node's random punch budget: with a relay alongside it waits the
+  // budget out (TRY_LATER, 10-20 s) instead of aborting, so the relay wins first and the punch
+  // that follows moves the stream.
+  RelayCase rc(107, sim_nat::Mapping::random, sim_nat::Mapping::consistent);
+  RelayNode relay(rc.t.net, *rc.t.members[2]->node);
+  rc.cli->node->punch_state().last_random_punch = rc.t.net.now();
+  ConnectOptions o;
+  o.relay_through = relay.through();
+  auto [c, out] = rc.run(o);
+  INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+  REQUIRE(out->stream);
+  CHECK(c->stats().path == ConnectPath::relay);
+  CHECK(!c->stats().upgraded);
+  check_echo(rc.t.net, *out->stream, *rc.server);
+
+  const bool upgraded = rc.t.net.run_until([&] { return c->stats().upgraded; }, 90s);
+  INFO("punch rounds " << c->stats().punch_rounds << " cause "
+                       << c->stats().holepunch_cause.message());
+  REQUIRE(upgraded);
+  CHECK(c->stats().punch_rounds >= 2);
+  // The data after the change ends the relay connection on both sides.
+  core::SecretStream::Handlers h;
+  std::string back;
+  h.on_data = [&](ByteView d) { back.append(d.begin(), d.end()); };
+  out->stream->set_handlers(std::move(h));
+  const std::string msg = "after the upgrade";
+  REQUIRE(
+      out->stream->write(ByteView(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size())));
+  REQUIRE(rc.t.net.run_until([&] { return back == msg; }, 30s));
+  CHECK(rc.t.net.run_until([&] { return c->relay()->state() == RelayState::ended; }, 30s));
+  CHECK(rc.server->server->stats().upgrades == 1);
 }

@@ -20,7 +20,7 @@
 #include "protocol/noise_ik.hpp"
 #include "protocol/noise_payload.hpp"
 #include "protocol/router_messages.hpp"
-#include "sim_nat.hpp"
+#include "sim_nat_node.hpp"
 
 using namespace hdht;
 using namespace hdht::hyperdht;
@@ -320,18 +320,9 @@ TEST_CASE("server: a NAT rebinding is seen by the relay pings and re-announced a
   HTestnet t{93, HyperDhtConfig{}};
   REQUIRE(t.grow(8));
   using sim_nat::Mapping;
-  std::vector<std::shared_ptr<sim_nat::NatGateway>> gateways;
-  auto behind = [&](std::uint8_t i) -> HMember& {
-    const core::SimNetwork::Ip priv{192, 168, i, 2};
-    gateways.push_back(
-        sim_nat::add_host_behind_nat(t.net, priv, {100, 64, i, 1}, Mapping::consistent, 700 + i));
-    HMember& m = t.spawn_on(priv, t.node_config(false));
-    REQUIRE(t.net.run_until([&] { return m.node->dht().bootstrapped(); }, 60s));
-    REQUIRE(m.node->dht().firewalled());
-    return m;
-  };
-  HMember& srv = behind(1);
-  HMember& cli = behind(2);
+  auto srv_nat = sim_nat::spawn_behind_nat(t, 1, Mapping::consistent, 701);
+  HMember& srv = srv_nat.member;
+  HMember& cli = sim_nat::spawn_behind_nat(t, 2, Mapping::consistent, 702).member;
   const auto kp = HyperDhtNode::key_pair(Bytes32{});
   std::vector<std::unique_ptr<core::SecretStream>> inbound;
   Server server(
@@ -378,7 +369,7 @@ TEST_CASE("server: a NAT rebinding is seen by the relay pings and re-announced a
     REQUIRE(r.peer_address.port == old_port);  // a consistent NAT: one mapping for all relays
   CHECK(ann.stats().rebinds_detected == 0);
 
-  gateways[0]->rebind();
+  srv_nat.gateway->rebind();
   // Without the detection the relays would keep the dead mapping until the next update (100
   // ping rounds, ~5 min); one ping round and one update are a few seconds.
   auto reannounced = [&] {
