@@ -176,13 +176,18 @@ for case_ in $cases; do
     t0=$(date +%s.%N)
     out=$(run_case "$ci" "$si" "$cspec" "$sspec")
     # A punch with one random side is a lottery (random ports against 256 birthday sockets):
-    # it usually wins in seconds, and can lose; such a case gets a second draw, for every pair.
-    if [ "${out%% *}" != ok ] && [[ "$case_" == *random* ]] && [ "$case_" != random:random ]; then
-      echo "# $cspec -> $sspec, $ci -> $si: first draw: $out; drawing again"
+    # it usually wins in seconds, and can lose, in both implementations (locally a C++ -> C++
+    # and, in CI, a JS -> C++ pair lost a draw each; JS -> JS lost two running in an earlier
+    # CI). Such a case gets up to three draws, for every pair; a lost draw costs ~38 s.
+    draw=1
+    while [ "${out%% *}" != ok ] && [ $draw -lt 3 ] && [[ "$case_" == *random* ]] &&
+          [ "$case_" != random:random ]; do
+      echo "# $cspec -> $sspec, $ci -> $si: draw $draw: $out; drawing again"
+      draw=$((draw + 1))
       lab_flush_mappings c
       lab_flush_mappings s
       out=$(run_case "$ci" "$si" "$cspec" "$sspec")
-    fi
+    done
     secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     result["$case_/$pair"]=${out%% *}
     echo "# $cspec -> $sspec, $ci -> $si: $out (${secs}s)"
@@ -271,7 +276,7 @@ for case_ in $cases; do
     ok=0
     if [ $lottery = 1 ] && [ "$pair" = cpp-cpp ]; then
       [ "$got" = ok ] && ok=1
-      check "$ok" "$pair, client $case_ server: connects (random punch, 2 draws at most)" "(got $got)"
+      check "$ok" "$pair, client $case_ server: connects (random punch, 3 draws at most)" "(got $got)"
       continue
     fi
     [ "$got" = "$js" ] && ok=1
