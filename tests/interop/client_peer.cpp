@@ -64,12 +64,6 @@ double ms(core::Duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
-std::string sha_hex(crypto_hash_sha256_state st) {
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, h);
-  return to_hex(ByteView(h, sizeof h));
-}
-
 struct Conn {
   std::unique_ptr<PeerConnect> connect;
   std::unique_ptr<core::SecretStream> stream;
@@ -224,7 +218,7 @@ class Driver {
       emit({{"event", "received"},
             {"conn", c},
             {"bytes", k.rx_bytes},
-            {"sha256", sha_hex(k.rx_hash)},
+            {"sha256", interop::sha256_hex(k.rx_hash)},
             {"ms", ms(runtime_.now() - k.send_started)}});
       k.expect = 0;
     }
@@ -260,7 +254,7 @@ class Driver {
           {"seq", k.send_seq},
           {"conn", c},
           {"bytes", k.sent},
-          {"sha256", sha_hex(k.tx_hash)}});
+          {"sha256", interop::sha256_hex(k.tx_hash)}});
   }
 
   // Never free a connection on its own stack.

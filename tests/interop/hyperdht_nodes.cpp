@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "core/hyperdht_errors.hpp"
 #include "tests/interop/json_lines.hpp"
 
 namespace hdht::interop {
@@ -87,6 +88,41 @@ void start_nodes(core::Runtime& runtime, std::vector<std::unique_ptr<HyperDhtNod
   for (std::size_t k = 0; k < count; ++k)
     l->batch.push_back(nodes.size() + k);
   launch(l, 0);
+}
+
+void start_relay(std::vector<std::unique_ptr<HyperDhtNode>>& nodes,
+                 std::vector<std::unique_ptr<hyperdht::BlindRelayService>>& relays,
+                 const json& cmd) {
+  const auto i = cmd.value("node", std::size_t{0});
+  auto seed = fixed_from_hex<32>(cmd.value("seed", std::string()));
+  if (i >= nodes.size() || !seed) return bad_command(cmd, "node/seed");
+  const std::size_t r = relays.size();
+  relays.push_back(std::make_unique<hyperdht::BlindRelayService>(*nodes[i]));
+  const auto kp = HyperDhtNode::key_pair(*seed);
+  const auto* socket = nodes[i]->dht().io().server_socket();
+  const std::uint16_t port = socket != nullptr ? socket->local_address().port : 0;
+  relays.back()->listen(kp,
+                        [r, seq = cmd.value("seq", json(nullptr)), kp, port](std::error_code ec) {
+                          emit({{"event", "relay"},
+                                {"seq", seq},
+                                {"relay", r},
+                                {"error", error_json(ec)},
+                                {"publicKey", to_hex(kp.public_key)},
+                                {"port", port}});
+                        });
+}
+
+json error_json(std::error_code ec) {
+  if (!ec) return nullptr;
+  if (ec.category() == hyperdht::hyperdht_category())
+    return hyperdht::hyperdht_error_name(static_cast<hyperdht::HyperDhtErrc>(ec.value()));
+  return ec.message();
+}
+
+std::string sha256_hex(crypto_hash_sha256_state st) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, h);
+  return to_hex(ByteView(h, sizeof h));
 }
 
 json hex_or_null(const std::optional<Bytes32>& b) {

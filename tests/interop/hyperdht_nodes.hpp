@@ -13,10 +13,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
+#include <sodium.h>
 #include <nlohmann/json.hpp>
 
+#include "core/blind_relay_service.hpp"
 #include "core/hyperdht_node.hpp"
 #include "core/runtime.hpp"
 
@@ -36,6 +39,18 @@ using NodeHook = std::function<void(std::size_t index, hyperdht::HyperDhtNode& n
 void start_nodes(core::Runtime& runtime,
                  std::vector<std::unique_ptr<hyperdht::HyperDhtNode>>& nodes,
                  const nlohmann::json& cmd, NodeHook on_node = nullptr);
+
+// {"op":"relay","node":i,"seed":hex}: a BlindRelayService on node i, listening on the seed's key
+// pair, appended to `relays` -> {"event":"relay","relay":r,"error":name|null,"publicKey":hex,
+// "port":the node's UDP port}.
+void start_relay(std::vector<std::unique_ptr<hyperdht::HyperDhtNode>>& nodes,
+                 std::vector<std::unique_ptr<hyperdht::BlindRelayService>>& relays,
+                 const nlohmann::json& cmd);
+
+// null for success, the reference's code for a hyperdht error, the message otherwise.
+nlohmann::json error_json(std::error_code ec);
+// The hex SHA-256 of what `st` hashed so far (finalizes a copy).
+std::string sha256_hex(crypto_hash_sha256_state st);
 
 nlohmann::json hex_or_null(const std::optional<Bytes32>& b);
 nlohmann::json router_json(const hyperdht::RouterStats& r);

@@ -18,7 +18,9 @@ const crypto = require('crypto')
 const HyperDHT = require('hyperdht')
 const BlindRelay = require('blind-relay')
 const { CppPeer, withTimeout, until } = require('./lib/peer')
-const { sha256, freePort, opened, echo } = require('./lib/sockets')
+const { sha256, opened, echo } = require('./lib/sockets')
+const { Checks } = require('./lib/checks')
+const { startMixedTestnet } = require('./lib/mixed-testnet')
 
 const HOST = '127.0.0.1'
 const WAIT_MS = 20000
@@ -33,18 +35,8 @@ const argOf = (name) => { const i = args.indexOf(name); return i === -1 ? null :
 const PEER = argOf('--peer')
 if (!PEER) { console.error('usage: relay-interop.js --peer PATH/relay_peer'); process.exit(2) }
 
-let passed = 0
-let failed = 0
-function check (cond, name, detail) {
-  if (cond) {
-    passed++
-    console.log('ok   ' + name)
-  } else {
-    failed++
-    console.log('FAIL ' + name + (detail !== undefined ? ': ' + JSON.stringify(detail) : ''))
-  }
-  return cond
-}
+const checks = new Checks()
+const check = checks.check.bind(checks)
 
 const fin = (p, what, ms = WAIT_MS) => withTimeout(p, ms, what)
 const seed = (n) => Buffer.alloc(32, n)
@@ -55,15 +47,7 @@ async function main () {
   const dhts = []
   const t0 = Date.now()
   try {
-    const bport = await freePort()
-    await cpp.call({ op: 'start', nodes: 1, bootstrapper: bport, host: HOST }, 'started', 'C++ bootstrapper', 30000)
-    const bootstrap = [{ host: HOST, port: bport }]
-    const persistent = await cpp.call({ op: 'start', nodes: CPP_NODES, bootstrap: `${HOST}:${bport}`, host: HOST, ephemeral: false, firewalled: false }, 'started', 'C++ nodes', 60000)
-    for (let i = 0; i < JS_NODES; i++) {
-      const d = new HyperDHT({ bootstrap, host: HOST, ephemeral: false, firewalled: false })
-      dhts.push(d)
-      await fin(d.fullyBootstrapped(), 'JS node bootstrap')
-    }
+    const { bootstrap, bport, cppNodes } = await startMixedTestnet(cpp, dhts, { host: HOST, cppNodes: CPP_NODES, jsNodes: JS_NODES, waitMs: WAIT_MS })
     // C++ client endpoints: ephemeral and firewalled, like the JS ones.
     const ends = await cpp.call({ op: 'start', nodes: 2, bootstrap: `${HOST}:${bport}`, host: HOST, ephemeral: true, firewalled: true, quick_firewall: false }, 'started', 'C++ endpoints', 60000)
     const endpoint = () => {
@@ -80,7 +64,7 @@ async function main () {
     console.log(`# testnet up in ${Date.now() - t0} ms`)
 
     // The C++ relay service on a persistent C++ node.
-    const rl = await cpp.call({ op: 'relay', node: persistent.nodes[0], seed: seed(5).toString('hex') }, 'relay', 'C++ relay listen', 60000)
+    const rl = await cpp.call({ op: 'relay', node: cppNodes[0], seed: seed(5).toString('hex') }, 'relay', 'C++ relay listen', 60000)
     check(rl.error === null, 'the C++ blind relay service listens', rl)
     const cppRelayKey = Buffer.from(rl.publicKey, 'hex')
 
@@ -116,8 +100,6 @@ async function main () {
     for (const d of dhts) await d.destroy().catch(() => {})
   }
   console.log(`# total ${Date.now() - t0} ms`)
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed === 0 ? 0 : 1)
 }
 
 function jsStats (relay) {
@@ -254,4 +236,4 @@ async function caseC (cpp, relay, c) {
     `(c) ${relay.name}: a session closing mid-pairing cancels it (the client's pair fails: ${d && d.error})`, { d, after, pending, s3 })
 }
 
-main()
+checks.run(main)

@@ -4,6 +4,7 @@
 // echoed in its answer. Keys and tokens are hex.
 //
 //   {"op":"start",...} -> {"event":"started","nodes":[i..]} (tests/interop/hyperdht_nodes.hpp)
+//   {"op":"status"} -> {"event":"status","nodes":[{node,id}]}
 //   {"op":"relay","node":i,"seed":hex} -> {"event":"relay","relay":r,"error":null|str,
 //                                          "publicKey":hex,"port":the node's port}
 //   {"op":"relay-stats","relay":r} -> {"event":"relay-stats",...BlindRelayStats,"sessions":n}
@@ -50,19 +51,6 @@ using interop::emit;
 
 namespace {
 
-json error_text(std::error_code ec) {
-  if (!ec) return nullptr;
-  if (ec.category() == hyperdht_category())
-    return hyperdht_error_name(static_cast<HyperDhtErrc>(ec.value()));
-  return ec.message();
-}
-
-std::string sha_hex(crypto_hash_sha256_state st) {
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, h);
-  return to_hex(ByteView(h, sizeof h));
-}
-
 struct Client {
   std::unique_ptr<PeerConnect> connect;
   std::unique_ptr<BlindRelayClient> relay;
@@ -103,7 +91,8 @@ class Driver {
       return false;
     }
     if (op == "start") return interop::start_nodes(runtime_, nodes_, cmd), true;
-    if (op == "relay") return relay(cmd, seq), true;
+    if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
+    if (op == "relay") return interop::start_relay(nodes_, relays_, cmd), true;
     if (op == "relay-stats") return relay_stats(cmd, seq), true;
     if (op == "client") return client(cmd, seq), true;
     if (op == "pair") return pair(cmd, seq), true;
@@ -130,25 +119,6 @@ class Driver {
   }
 
  private:
-  void relay(const json& cmd, const json& seq) {
-    const auto i = cmd.value("node", std::size_t{0});
-    auto seed = fixed_from_hex<32>(cmd.value("seed", std::string()));
-    if (i >= nodes_.size() || !seed) return bad_command(cmd, "node/seed");
-    const std::size_t r = relays_.size();
-    relays_.push_back(std::make_unique<BlindRelayService>(*nodes_[i]));
-    const auto kp = HyperDhtNode::key_pair(*seed);
-    const auto* socket = nodes_[i]->dht().io().server_socket();
-    const std::uint16_t port = socket != nullptr ? socket->local_address().port : 0;
-    relays_.back()->listen(kp, [r, seq, kp, port](std::error_code ec) {
-      emit({{"event", "relay"},
-            {"seq", seq},
-            {"relay", r},
-            {"error", error_text(ec)},
-            {"publicKey", to_hex(kp.public_key)},
-            {"port", port}});
-    });
-  }
-
   void relay_stats(const json& cmd, const json& seq) const {
     const auto r = cmd.value("relay", std::size_t{0});
     if (r >= relays_.size()) return bad_command(cmd, "no such relay");
@@ -183,7 +153,7 @@ class Driver {
           emit({{"event", "client"},
                 {"seq", seq},
                 {"client", k},
-                {"error", r ? json(nullptr) : error_text(r.error())}});
+                {"error", r ? json(nullptr) : interop::error_json(r.error())}});
         });
   }
 
@@ -228,7 +198,7 @@ class Driver {
     emit({{"event", "pair-error"},
           {"seq", seq},
           {"stream", s},
-          {"error", r ? json("gone") : error_text(r.error())}});
+          {"error", r ? json("gone") : interop::error_json(r.error())}});
   }
 
   void transfer(const json& cmd, const json& seq) {
@@ -242,7 +212,7 @@ class Driver {
     crypto_hash_sha256_state h;
     crypto_hash_sha256_init(&h);
     crypto_hash_sha256_update(&h, t->data.data(), n);
-    t->sha = sha_hex(h);
+    t->sha = interop::sha256_hex(h);
     t->started = runtime_.now();
     Stream& dst = streams_[to];
     Stream& src = streams_[from];
@@ -250,7 +220,7 @@ class Driver {
     auto finish = [this, t, &dst, base, n, seq](bool timed_out) {
       if (t->done) return;
       t->done = true;
-      const bool ok = !timed_out && sha_hex(dst.rx) == t->sha;
+      const bool ok = !timed_out && interop::sha256_hex(dst.rx) == t->sha;
       const auto ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(runtime_.now() - t->started);
       emit({{"event", "transferred"},
@@ -279,6 +249,14 @@ class Driver {
       t.sent += n;
       if (!*r) return;
     }
+  }
+
+  // What the shared testnet start (lib/mixed-testnet.js) waits for: every node has its id.
+  json status() const {
+    json out = json::array();
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      out.push_back({{"node", i}, {"id", interop::hex_or_null(nodes_[i]->dht().id())}});
+    return out;
   }
 
   core::Runtime& runtime_;

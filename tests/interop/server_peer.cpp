@@ -9,8 +9,8 @@
 //   {"op":"listen","node":i,"seed":hex,"reject":b,"never_punch":b,"rate_burst":n,
 //    "relayThrough":hex}
 //        -> {"event":"listen","server":s,"error":null|"CODE","publicKey":hex,"relayAddresses":[..]}
-//   {"op":"relay","node":i,"seed":hex} -> {"event":"relay","error":null|"CODE","publicKey":hex}:
-//        a C++ blind relay (BlindRelayService) on node i
+//   {"op":"relay","node":i,"seed":hex} -> a C++ blind relay (BlindRelayService) on node i:
+//        interop::start_relay (hyperdht_nodes.hpp) and its "relay" event
 //   {"op":"close","server":s} -> {"event":"closed","server":s,"on_close":b}
 //   {"op":"stats","server":s} -> {"event":"stats",...ServerStats,"open":n,"held":n,
 //                                 "relayAddresses":[..],"announcer":{...}}
@@ -58,13 +58,6 @@ json addrs(const std::vector<Ipv4Address>& list) {
   return out;
 }
 
-json error_name(std::error_code ec) {
-  if (!ec) return nullptr;
-  if (ec.category() == hyperdht_category())
-    return hyperdht_error_name(static_cast<HyperDhtErrc>(ec.value()));
-  return ec.message();
-}
-
 // One accepted connection, echoing.
 struct Echo {
   std::unique_ptr<core::SecretStream> stream;
@@ -89,7 +82,7 @@ class Driver {
     if (op == "start") return interop::start_nodes(runtime_, nodes_, cmd), true;
     if (op == "status") return emit({{"event", "status"}, {"seq", seq}, {"nodes", status()}}), true;
     if (op == "listen") return listen(cmd, seq), true;
-    if (op == "relay") return relay(cmd, seq), true;
+    if (op == "relay") return interop::start_relay(nodes_, relays_, cmd), true;
     if (op == "close" || op == "stats") {
       const auto s = cmd.value("server", std::size_t{0});
       if (s >= servers_.size() || !servers_[s]) return bad_command(cmd, "no such server"), true;
@@ -139,27 +132,13 @@ class Driver {
       emit({{"event", "listen"},
             {"seq", seq},
             {"server", s},
-            {"error", error_name(ec)},
+            {"error", interop::error_json(ec)},
             {"publicKey", to_hex(kp.public_key)},
             {"relayAddresses", addrs(sv ? sv->relay_addresses() : std::vector<Ipv4Address>{})}});
     });
   }
 
   // A C++ blind relay (BlindRelayService) on node i, listening on the seed's key pair.
-  void relay(const json& cmd, const json& seq) {
-    const auto i = cmd.value("node", std::size_t{0});
-    auto seed = fixed_from_hex<32>(cmd.value("seed", std::string()));
-    if (i >= nodes_.size() || !seed) return bad_command(cmd, "node/seed");
-    relays_.push_back(std::make_unique<BlindRelayService>(*nodes_[i]));
-    const auto kp = HyperDhtNode::key_pair(*seed);
-    relays_.back()->listen(kp, [this, seq, kp](std::error_code ec) {
-      emit({{"event", "relay"},
-            {"seq", seq},
-            {"error", error_name(ec)},
-            {"publicKey", to_hex(kp.public_key)}});
-    });
-  }
-
   void accept(std::size_t server, std::unique_ptr<core::SecretStream> stream) {
     const std::uint64_t c = next_conn_++;
     emit({{"event", "connection"},

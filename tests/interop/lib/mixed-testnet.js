@@ -6,13 +6,14 @@ const HyperDHT = require('hyperdht')
 const { withTimeout, until } = require('./peer')
 const { freePort } = require('./sockets')
 
-// Resolves with { bootstrap: [{host, port}], bport, persistent } where persistent is false if a
-// C++ node did not get an id within waitMs; the JS nodes are pushed to `dhts` (to destroy).
+// Resolves with { bootstrap: [{host, port}], bport, cppNodes, persistent }: cppNodes the C++
+// persistent nodes' indices in the peer, persistent false if a C++ node did not get an id within
+// waitMs; the JS nodes are pushed to `dhts` (to destroy).
 async function startMixedTestnet (cpp, dhts, { host, cppNodes, jsNodes, waitMs }) {
   const bport = await freePort()
   await cpp.call({ op: 'start', nodes: 1, bootstrapper: bport, host }, 'started', 'C++ bootstrapper', 30000)
   const bootstrap = [{ host, port: bport }]
-  await cpp.call({ op: 'start', nodes: cppNodes, bootstrap: `${host}:${bport}`, host, ephemeral: false, firewalled: false }, 'started', 'start C++ nodes', 90000)
+  const started = await cpp.call({ op: 'start', nodes: cppNodes, bootstrap: `${host}:${bport}`, host, ephemeral: false, firewalled: false }, 'started', 'start C++ nodes', 90000)
   for (let i = 0; i < jsNodes; i++) {
     const d = new HyperDHT({ bootstrap, host, ephemeral: false, firewalled: false })
     dhts.push(d)
@@ -22,7 +23,7 @@ async function startMixedTestnet (cpp, dhts, { host, cppNodes, jsNodes, waitMs }
     const s = (await cpp.call({ op: 'status' }, 'status')).nodes
     return s.every((n) => n.id) ? s : null
   }, waitMs)
-  return { bootstrap, bport, persistent: !!persistent }
+  return { bootstrap, bport, cppNodes: started.nodes, persistent: !!persistent }
 }
 
 module.exports = { startMixedTestnet }
