@@ -25,7 +25,8 @@ namespace hdht::dht {
 struct RequestHandle::Slot {
   std::uint32_t gen = 0;
   bool live = false;    // between request() and the end of the request
-  bool doomed = false;  // refused at creation (too many in flight); fails on the next tick
+  bool doomed = false;  // refused (too many in flight, or too large); fails on the next tick
+  std::error_code doom_error;
   std::uint16_t tid = 0;
   std::size_t index = 0;  // position in Impl::inflight (swap-remove, as the reference's array)
   RequestSpec spec;
@@ -146,6 +147,7 @@ struct RpcIo::Impl {
     ++s->gen;
     s->live = false;
     s->doomed = false;
+    s->doom_error = {};
     s->timer_seq = 0;
     s->spec = RequestSpec{};
     s->cb = RequestCallbacks{};  // drop captures now, not when the slot is reused
@@ -195,12 +197,35 @@ struct RpcIo::Impl {
       encode_request(s->buffer, s->tid, s->spec.to, s->spec.token, s->spec.internal,
                      s->spec.command, s->spec.target, s->spec.value, s->socket);
       s->encoded = true;
+      if (s->buffer.size() > DatagramSocket::kReceiveBufferSize) {
+        refuse_oversized(s);
+        return;
+      }
     }
     if (!force && io.congestion_.is_full()) {
       pending.push_back({s, s->gen});
       return;
     }
     send_now(s);
+  }
+
+  // Every peer (libudx, and our sockets alike) reads datagrams into kReceiveBufferSize bytes and
+  // drops the cut remainder as malformed. Sent, this request could only time out, and the
+  // timeout would evict a healthy node from the table (and queries would send down hints about
+  // it): a 60000-byte put emptied a testnet node's table. So it is never sent, and fails on the
+  // next tick (not inside request()) with message_size, which no caller mistakes for a dead node.
+  void refuse_oversized(Slot* s) {
+    ++io.stats_.oversized_requests;
+    // Out of the in-flight set now: it holds no tid. The congestion window is not credited: a
+    // first transmission never counted in it (a re-encode after a rebind leaves at most one
+    // stale count, which the window's drain clears).
+    if (s->index != kNoIndex) {
+      remove_inflight(s);
+      --io.stats_.active;
+    }
+    s->doomed = true;
+    s->doom_error = std::make_error_code(std::errc::message_size);
+    arm_timeout(s, io.runtime_.now());
   }
 
   void send_now(Slot* s) {
@@ -246,7 +271,7 @@ struct RpcIo::Impl {
   void on_cycle(Slot* s) {
     s->timer_seq = 0;
     if (s->doomed) {
-      finish(s, RpcErrc::request_destroyed);
+      finish(s, s->doom_error);
       return;
     }
     std::weak_ptr<RpcIo*> guard = io.alive_;
@@ -363,6 +388,18 @@ struct RpcIo::Impl {
     }
     encode_reply(out, req.msg_.tid, to, id, round_token ? &*round_token : nullptr, closest, error,
                  value);
+    if (out.size() > DatagramSocket::kReceiveBufferSize && !closest.empty()) {
+      // A reply cut short at the requester makes this node look dead to it (evicted, down
+      // hints). A request that arrived whole always fits once its optional closer nodes go (a
+      // stored value was in a datagram itself): the value is what the requester asked for.
+      closest.clear();
+      encode_reply(out, req.msg_.tid, to, id, round_token ? &*round_token : nullptr, closest, error,
+                   value);
+    }
+    if (out.size() > DatagramSocket::kReceiveBufferSize) {
+      ++io.stats_.oversized_replies;  // unreadable anywhere: not worth the bandwidth
+      return;
+    }
     socket->send(to, out);
   }
 
@@ -502,7 +539,9 @@ struct RpcIo::Impl {
     bound = true;
     start_drain();
 
-    for (Slot* s : inflight) {
+    // A snapshot: a request that re-encodes too large leaves `inflight` inside send().
+    const std::vector<Slot*> resend = inflight;
+    for (Slot* s : resend) {
       // A request made while unbound or suspended has no socket yet; one pinned to the old
       // pair moves to the new pair (the reference would keep sending into the closed one).
       if (s->socket == old_server && old_server != nullptr) {
@@ -610,6 +649,10 @@ void IncomingRequest::relay(std::optional<ByteView> value, const Ipv4Address& to
   if (value) v.emplace(value->begin(), value->end());
   impl.encode_request(impl.out, msg_.tid, to, std::nullopt, msg_.internal, msg_.command,
                       msg_.target, v, s);
+  if (impl.out.size() > DatagramSocket::kReceiveBufferSize) {
+    ++(*io)->stats_.oversized_replies;  // the next hop could not read it whole
+    return;
+  }
   s->send(to, impl.out);
 }
 
@@ -684,6 +727,7 @@ RequestHandle RpcIo::request(RequestSpec spec, RequestCallbacks callbacks) {
   if (m.inflight.size() >= config_.max_inflight) {
     // Every tid is taken: fail on the next tick rather than re-entering the caller.
     s->doomed = true;
+    s->doom_error = make_error_code(RpcErrc::request_destroyed);
     m.arm_timeout(s, runtime_.now());
     return RequestHandle(alive_, s, s->gen, 0);
   }

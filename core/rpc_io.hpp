@@ -26,8 +26,8 @@
 #include "core/runtime.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
-#include "protocol/rpc_message.hpp"
 #include "protocol/result.hpp"
+#include "protocol/rpc_message.hpp"
 #include "protocol/rpc_token.hpp"
 
 namespace hdht::dht {
@@ -69,16 +69,18 @@ struct RequestSpec {
   std::optional<Bytes32> target;
   std::optional<Bytes> value;
 
-  int retries = 3;                        // transmissions = retries + 1
-  std::optional<Duration> timeout;        // per transmission; default RpcIoConfig::request_timeout
-  int ttl = 0;                            // IP TTL for every transmission (0 = OS default)
-  DatagramSocket* socket = nullptr;       // default: client socket if firewalled, else server
-  bool force = false;                     // bypass the congestion window
+  int retries = 3;                   // transmissions = retries + 1
+  std::optional<Duration> timeout;   // per transmission; default RpcIoConfig::request_timeout
+  int ttl = 0;                       // IP TTL for every transmission (0 = OS default)
+  DatagramSocket* socket = nullptr;  // default: client socket if firewalled, else server
+  bool force = false;                // bypass the congestion window
 };
 
 struct RequestCallbacks {
   std::function<void(const Reply&)> on_response;
-  std::function<void(std::error_code)> on_error;  // RpcErrc::request_timeout / destroyed / suspended
+  // RpcErrc::request_timeout / request_destroyed / io_suspended, or std::errc::message_size for
+  // a request too large for any peer to read (never sent; see RpcIoStats::oversized_requests).
+  std::function<void(std::error_code)> on_error;
   // After each transmission's timeout, before the retry decision (queries mark visits slow).
   std::function<void()> on_cycle;
 };
@@ -113,9 +115,9 @@ class RequestHandle {
 };
 
 struct ReplyOptions {
-  std::optional<bool> token;       // reply(): default true; error(): default false
-  bool closer_nodes = true;        // only sent if the request had a target and the list is non-empty
-  std::optional<Ipv4Address> to;   // default: the requester
+  std::optional<bool> token;      // reply(): default true; error(): default false
+  bool closer_nodes = true;       // only sent if the request had a target and the list is non-empty
+  std::optional<Ipv4Address> to;  // default: the requester
   DatagramSocket* socket = nullptr;  // default: the socket the request arrived on
 };
 
@@ -150,16 +152,16 @@ class IncomingRequest {
 };
 
 struct RpcIoConfig {
-  Ipv4Address bind_host{};             // 0.0.0.0
-  std::uint16_t port = 0;              // server socket: p -> [p, p+5); 0 -> any
+  Ipv4Address bind_host{};  // 0.0.0.0
+  std::uint16_t port = 0;   // server socket: p -> [p, p+5); 0 -> any
   std::optional<std::pair<std::uint16_t, std::uint16_t>> port_range;  // [start, end) overrides port
-  bool any_port = true;                // fall back to a random port when the range is taken
+  bool any_port = true;  // fall back to a random port when the range is taken
   bool firewalled = true;
   std::size_t max_window = 80;
   Duration request_timeout = std::chrono::milliseconds(1000);
   Duration drain_interval = std::chrono::milliseconds(750);
-  int rotate_secrets_every = 10;       // drains
-  std::size_t max_inflight = 65536;    // hard cap (tids are 16 bit); further requests fail at once
+  int rotate_secrets_every = 10;     // drains
+  std::size_t max_inflight = 65536;  // hard cap (tids are 16 bit); further requests fail at once
 };
 
 struct RpcIoStats {
@@ -167,11 +169,18 @@ struct RpcIoStats {
   std::uint64_t active = 0;
   // Per internal command (PING, PING_NAT, FIND_NODE, DOWN_HINT): transmitted requests and
   // matched responses.
-  struct Command { std::uint64_t tx = 0, rx = 0; };
+  struct Command {
+    std::uint64_t tx = 0, rx = 0;
+  };
   std::array<Command, 4> commands{};
-  std::uint64_t dropped_malformed = 0;   // undecodable datagrams
-  std::uint64_t dropped_unmatched = 0;   // responses with no request in flight
-  std::uint64_t invalid_tokens = 0;      // requests answered with INVALID_TOKEN
+  std::uint64_t dropped_malformed = 0;  // undecodable datagrams
+  std::uint64_t dropped_unmatched = 0;  // responses with no request in flight
+  std::uint64_t invalid_tokens = 0;     // requests answered with INVALID_TOKEN
+  // Messages longer than a receive buffer (DatagramSocket::kReceiveBufferSize), which no peer
+  // could read whole: requests failed with std::errc::message_size instead of being sent, and
+  // replies or relays not sent (a reply sheds its closer nodes first if that makes it fit).
+  std::uint64_t oversized_requests = 0;
+  std::uint64_t oversized_replies = 0;
 };
 
 class RpcIo {

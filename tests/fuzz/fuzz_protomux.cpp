@@ -53,6 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto f = pm::decode_frame(in); f && f->channel == pm::kControlChannel) {
     if (f->type == pm::kOpen) check_open(f->payload);
     if (f->type == pm::kBatch) check_batch(f->payload);
+    // Reject and close carry one uint: it must not read past the payload.
+    if (auto id = pm::decode_reject(f->payload); id && f->payload.empty()) std::abort();
+    if (auto id = pm::decode_close(f->payload); id && f->payload.empty()) std::abort();
   }
   if (auto p = pm::decode_relay_pair(in)) {
     hdht::Bytes out;
