@@ -22,6 +22,27 @@ ConnectHandshake::ConnectHandshake(HyperDhtNode& node, const Bytes32& remote_pub
 ConnectHandshake::~ConnectHandshake() = default;
 
 void ConnectHandshake::start() {
+  if (!route_) return start_search();
+  // retryRoute: a pooled socket is held for the attempt (ref.active()); a socket that is not
+  // pooled is used only if it is the node's default one, as the reference.
+  dht::DatagramSocket* via = nullptr;
+  route_ref_ = node_.socket_pool().retain(route_->socket);
+  if (route_ref_) {
+    via = &route_ref_->socket();
+  } else if (route_->socket != node_.dht().udx_socket()) {
+    return start_search();
+  }
+  route_retried_ = true;
+  connect_through_node(
+      route_->address,
+      [this] {
+        route_ref_.reset();
+        start_search();
+      },
+      via, true);
+}
+
+void ConnectHandshake::start_search() {
   relay_addresses_ = given_;
   if (!relay_addresses_) {
     if (const RelayAddressList* cached = node_.relay_addresses_cache().get(remote_public_key_))
@@ -55,23 +76,24 @@ void ConnectHandshake::connect_through_nodes(std::vector<Ipv4Address> addresses,
   });
 }
 
-void ConnectHandshake::connect_through_node(const Ipv4Address& address,
-                                            std::function<void()> done) {
+void ConnectHandshake::connect_through_node(const Ipv4Address& address, std::function<void()> done,
+                                            dht::DatagramSocket* socket, bool via_route) {
   if (!msg1_) {
     auto m = ik_.write_message(msg::encode(handlers_.make_payload()));
     if (!m) return fail(m.error());
     msg1_ = std::move(*m);
   }
-  requests_.push_back(
-      peer_handshake(node_.dht(), target_, *msg1_, address, nullptr,
-                     [this, address, done = std::move(done)](Result<PeerHandshakeReply> r) {
-                       const std::weak_ptr<int> alive = alive_;
-                       on_reply(address, std::move(r));
-                       if (!alive.expired() && !finished_) done();
-                     }));
+  requests_.push_back(peer_handshake(
+      node_.dht(), target_, *msg1_, address, socket,
+      [this, address, socket, via_route, done = std::move(done)](Result<PeerHandshakeReply> r) {
+        const std::weak_ptr<int> alive = alive_;
+        on_reply(address, std::move(r), socket, via_route);
+        if (!alive.expired() && !finished_) done();
+      }));
 }
 
-void ConnectHandshake::on_reply(const Ipv4Address& address, Result<PeerHandshakeReply> r) {
+void ConnectHandshake::on_reply(const Ipv4Address& address, Result<PeerHandshakeReply> r,
+                                dht::DatagramSocket* socket, bool via_route) {
   if (finished_ || !r || ik_.state() != noise::HandshakeState::sent_msg1) return;
   auto plain = ik_.read_message(r->noise);
   if (!plain) return;
@@ -87,6 +109,8 @@ void ConnectHandshake::on_reply(const Ipv4Address& address, Result<PeerHandshake
   out.relay_address = address;
   out.client_address = r->client_address;
   out.server_address = r->server_address;
+  out.socket = socket;
+  out.via_route = via_route;
   out.payload = std::move(*payload);
   out.session = *ik_.session();
   out.tried_relays = tried_;

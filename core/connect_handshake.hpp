@@ -17,6 +17,10 @@
 // (HyperDhtNode::relay_addresses_cache, filled by a previous connect) is the pre-connect list;
 // FIND_PEER still runs, as in the reference.
 //
+// A route (retry_route, the reference's retryRoute): before all of that, one handshake goes
+// straight to the server's address on the socket an earlier connection to it used; its errors
+// are ignored and the search above follows if it did not give message 2.
+//
 // Lifetime: the owner may destroy it at any time, also from inside its handlers; nothing runs
 // afterwards. Not thread-safe: the node's executor.
 #pragma once
@@ -32,6 +36,7 @@
 #include "core/hyperdht_node.hpp"
 #include "core/peer_messaging.hpp"
 #include "core/rpc_io.hpp"
+#include "core/socket_routes.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/crypto.hpp"
 #include "protocol/ipv4.hpp"
@@ -50,6 +55,7 @@ struct HandshakeOutcome {
   msg::NoisePayload payload;              // the server's
   noise::Session session;
   std::vector<Ipv4Address> tried_relays;  // c.remoteRelayAddresses
+  bool via_route = false;                 // message 2 came back on a reusable-socket route
 };
 
 class ConnectHandshake {
@@ -68,7 +74,11 @@ class ConnectHandshake {
   ConnectHandshake(const ConnectHandshake&) = delete;
   ConnectHandshake& operator=(const ConnectHandshake&) = delete;
 
+  // Before start(): try `route` first (connect.js retryRoute).
+  void retry_route(const SocketRoute& route) { route_ = route; }
   void start();
+  // A route was tried (its handshake sent).
+  bool route_retried() const noexcept { return route_retried_; }
 
   // Attempts made for FIND_PEER replies (what decides PEER_CONNECTION_FAILED).
   std::size_t attempts() const noexcept { return attempts_; }
@@ -79,8 +89,11 @@ class ConnectHandshake {
 
  private:
   void connect_through_nodes(std::vector<Ipv4Address> addresses, std::size_t i);
-  void connect_through_node(const Ipv4Address& address, std::function<void()> done);
-  void on_reply(const Ipv4Address& address, Result<PeerHandshakeReply> reply);
+  void start_search();
+  void connect_through_node(const Ipv4Address& address, std::function<void()> done,
+                            dht::DatagramSocket* socket = nullptr, bool via_route = false);
+  void on_reply(const Ipv4Address& address, Result<PeerHandshakeReply> reply,
+                dht::DatagramSocket* socket, bool via_route);
   void next_pass();
   void pump();
   void take(const Ipv4Address& from);
@@ -97,6 +110,9 @@ class ConnectHandshake {
   std::optional<Bytes> msg1_;
   Handlers handlers_;
 
+  std::optional<SocketRoute> route_;
+  std::shared_ptr<PooledSocket> route_ref_;  // the route's pooled socket, held while tried
+  bool route_retried_ = false;
   std::optional<std::vector<Ipv4Address>> given_;  // the reference's relayAddresses
   std::optional<std::vector<Ipv4Address>> relay_addresses_;
   bool pre_connect_ = false;

@@ -73,6 +73,13 @@ SocketPool& HyperDhtNode::socket_pool() {
   return *socket_pool_;
 }
 
+core::UdxSocket& HyperDhtNode::udx_socket_for(dht::DatagramSocket& socket) {
+  if (socket_pool_) {
+    if (core::UdxSocket* pooled = socket_pool_->find_udx(&socket)) return *pooled;
+  }
+  return dht_->udx_socket(socket);
+}
+
 bool HyperDhtNode::on_request(const dht::IncomingRequest& req) {
   const std::uint64_t command = req.message().command;
   // Routed by every node, whatever its state (the reference claims them before any check).

@@ -100,6 +100,9 @@ class HyperDhtNode {
   const HyperDhtConfig& config() const noexcept { return config_; }
   // The holepunch sockets (dht._socketPool), made on first use on the node's bind host.
   SocketPool& socket_pool();
+  // The UdxSocket on one of the node's datagram sockets: a pooled one's own, else the node's
+  // (a request that came in on a pooled socket must be answered with streams on that socket).
+  core::UdxSocket& udx_socket_for(dht::DatagramSocket& socket);
   PunchState& punch_state() noexcept { return punch_state_; }
   PunchContext punch_context() {
     return PunchContext{runtime_, *dht_, socket_pool(), punch_state_};

@@ -156,18 +156,11 @@ void Server::clear_all() {
   slots_.clear();
   connects_.clear();
   slots.clear();
-  relays_.clear();
 }
 
 void Server::clear(std::uint64_t id, const Bytes& key) {
   if (id >= slots_.size() || !slots_[id]) return;
   connects_.erase(key_of(key));
-  // A relayed stream still needs its relay connection; finished ones go now.
-  std::erase_if(relays_, [](const std::unique_ptr<RelayConnection>& r) {
-    return r->state() != RelayState::paired;
-  });
-  if (slots_[id]->hs)
-    if (auto relay = slots_[id]->hs->take_relay()) relays_.push_back(std::move(relay));
   auto dying = std::move(slots_[id]);
   slots_[id].reset();
   while (!slots_.empty() && !slots_.back())
@@ -224,6 +217,7 @@ void Server::on_handshake(const ServerHandshake& in, const dht::IncomingRequest&
     info.relays = announcer_->relays();
     info.relay_addresses = announcer_->relay_addresses();
   }
+  if (!in.peer_address) ++stats_.direct_handshakes;
   std::weak_ptr<int> guard = alive_;
   hs->receive(*key_pair_, in.noise, client, req.message().to, req.socket(), !in.peer_address, info);
   // on_connection (direct paths) may have closed the server.

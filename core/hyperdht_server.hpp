@@ -6,9 +6,10 @@
 // SecretStreams on on_connection.
 //
 // relayThrough (ServerOptions::relay_through) pairs streams through a blind relay
-// (server_handshake.hpp); the relay connection of a relayed stream stays with the server after
-// its handshake is forgotten, until the server closes. Not done: suspend/resume, reusable-socket
-// routes (the flag is only advertised), server pools (see docs/server.md).
+// (server_handshake.hpp); a relayed stream owns its relay connection (it ends when the stream
+// closes and goes with the stream object, also after the server closed). reusable_socket keeps
+// a route to each client that said the same (socket_routes.hpp). Not done: suspend/resume,
+// server pools (see docs/server.md).
 //
 // Threading and lifetime: not thread-safe; runs on the node's executor. The Server must not
 // outlive its node. Destroying it removes it from the router and the node's listening list and
@@ -107,9 +108,6 @@ class Server {
   };
   std::vector<std::optional<Slot>> slots_;
   std::unordered_map<std::string, std::uint64_t> connects_;
-  // Relay connections of relayed streams whose handshake was forgotten (kept until the server
-  // closes or they end).
-  std::vector<std::unique_ptr<RelayConnection>> relays_;
   HandshakeRateLimiter rate_limiter_;
   ServerStats stats_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

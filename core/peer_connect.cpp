@@ -26,19 +26,45 @@ const char* connect_state_name(ConnectState s) noexcept {
 std::unique_ptr<PeerConnect> PeerConnect::start(HyperDhtNode& node,
                                                 const Bytes32& remote_public_key,
                                                 ConnectOptions options, Done done) {
-  std::unique_ptr<PeerConnect> c(
-      new PeerConnect(node, remote_public_key, std::move(options), std::move(done)));
+  std::shared_ptr<ConnectSession> c(
+      new ConnectSession(node, remote_public_key, std::move(options), std::move(done)));
   // As the reference's connect() returns its socket before anything happens, `done` never runs
   // before the caller holds the handle.
   boost::asio::post(node.runtime().executor(),
                     [alive = std::weak_ptr<int>(c->alive_), raw = c.get()] {
                       if (!alive.expired()) raw->run();
                     });
-  return c;
+  return std::unique_ptr<PeerConnect>(new PeerConnect(std::move(c)));
 }
 
-PeerConnect::PeerConnect(HyperDhtNode& node, const Bytes32& remote_public_key,
-                         ConnectOptions options, Done done)
+PeerConnect::PeerConnect(std::shared_ptr<ConnectSession> session) : session_(std::move(session)) {}
+// Before the handover this is the only owner: the connect aborts silently. A relayed stream
+// keeps the session (keep_with) and with it the relay connection and the upgrade.
+PeerConnect::~PeerConnect() = default;
+ConnectState PeerConnect::state() const noexcept {
+  return session_->state();
+}
+const ConnectStats& PeerConnect::stats() const noexcept {
+  return session_->stats();
+}
+const Bytes32& PeerConnect::remote_public_key() const noexcept {
+  return session_->remote_public_key();
+}
+std::uint32_t PeerConnect::stream_id() const noexcept {
+  return session_->stream_id();
+}
+core::UdxSocket* PeerConnect::path_socket() const noexcept {
+  return session_->path_socket();
+}
+const Ipv4Address& PeerConnect::path_address() const noexcept {
+  return session_->path_address();
+}
+const RelayConnection* PeerConnect::relay() const noexcept {
+  return session_->relay();
+}
+
+ConnectSession::ConnectSession(HyperDhtNode& node, const Bytes32& remote_public_key,
+                               ConnectOptions options, Done done)
     : node_(node),
       remote_public_key_(remote_public_key),
       options_(std::move(options)),
@@ -46,9 +72,9 @@ PeerConnect::PeerConnect(HyperDhtNode& node, const Bytes32& remote_public_key,
       done_(std::move(done)),
       started_(node.runtime().now()) {}
 
-PeerConnect::~PeerConnect() = default;
+ConnectSession::~ConnectSession() = default;
 
-void PeerConnect::run() {
+void ConnectSession::run() {
   core::UdxSocket* socket = node_.dht().udx_socket();
   if (!socket || node_.dht().destroyed())
     return fail(make_error_code(HyperDhtErrc::node_destroyed));
@@ -68,10 +94,14 @@ void PeerConnect::run() {
   hh.on_failed = [this](std::error_code ec) { fail(ec); };
   handshake_ = std::make_unique<ConnectHandshake>(node_, remote_public_key_, key_pair_,
                                                   options_.relay_addresses, std::move(hh));
+  if (options_.reusable_socket) {
+    if (auto route = node_.socket_pool().routes().get(remote_public_key_))
+      handshake_->retry_route(*route);
+  }
   handshake_->start();
 }
 
-msg::NoisePayload PeerConnect::handshake_payload() {
+msg::NoisePayload ConnectSession::handshake_payload() {
   // A stable public address (not firewalled, sampled port == our port) is sent right away.
   const auto addr = node_.dht().remote_address();
   msg::NoisePayload p;
@@ -92,7 +122,7 @@ msg::NoisePayload PeerConnect::handshake_payload() {
 }
 
 // The reference's firewall(socket, port, host): the server's first packet tells us its path.
-bool PeerConnect::on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from) {
+bool ConnectSession::on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from) {
   if (relay_ && relay_->is_relay(socket, from)) return false;
   if (outcome_) {
     on_socket(socket, from,
@@ -107,9 +137,10 @@ bool PeerConnect::on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& fr
   return true;
 }
 
-void PeerConnect::on_handshake(HandshakeOutcome outcome) {
+void ConnectSession::on_handshake(HandshakeOutcome outcome) {
   stats_.handshake_time = node_.runtime().now() - started_;
   stats_.relayed = outcome.relayed;
+  stats_.route_used = outcome.via_route;
   outcome_ = std::move(outcome);
   state_ = ConnectState::holepunching;
   sync_stats();
@@ -122,7 +153,7 @@ void PeerConnect::on_handshake(HandshakeOutcome outcome) {
   if (!outcome_->relayed) {
     // We talked to the server itself: connect where the handshake went.
     core::UdxSocket* s =
-        outcome_->socket ? &node_.dht().udx_socket(*outcome_->socket) : node_.dht().udx_socket();
+        outcome_->socket ? &node_.udx_socket_for(*outcome_->socket) : node_.dht().udx_socket();
     if (!s) return fail(make_error_code(HyperDhtErrc::node_destroyed));
     return on_socket(*s, outcome_->relay_address, ConnectPath::direct);
   }
@@ -145,7 +176,8 @@ void PeerConnect::on_handshake(HandshakeOutcome outcome) {
 }
 
 // The reference's onsocket: the first path wins; after a relay won, a direct path upgrades.
-void PeerConnect::on_socket(core::UdxSocket& socket, const Ipv4Address& address, ConnectPath path) {
+void ConnectSession::on_socket(core::UdxSocket& socket, const Ipv4Address& address,
+                               ConnectPath path) {
   if (path == ConnectPath::holepunch || path == ConnectPath::lan) punching_ = false;
   if (state_ == ConnectState::connected && stats_.path == ConnectPath::relay)
     return upgrade(socket, address);
@@ -155,8 +187,8 @@ void PeerConnect::on_socket(core::UdxSocket& socket, const Ipv4Address& address,
   connect_stream(socket, static_cast<std::uint32_t>(outcome_->payload.udx->id), address, path);
 }
 
-void PeerConnect::connect_stream(core::UdxSocket& socket, std::uint32_t remote_id,
-                                 const Ipv4Address& address, ConnectPath path) {
+void ConnectSession::connect_stream(core::UdxSocket& socket, std::uint32_t remote_id,
+                                    const Ipv4Address& address, ConnectPath path) {
   if (state_ == ConnectState::connected || state_ == ConnectState::failed || !raw_ || !outcome_)
     return;
   sync_stats();
@@ -190,7 +222,9 @@ void PeerConnect::connect_stream(core::UdxSocket& socket, std::uint32_t remote_i
     // The holepunch goes on: a direct path found later upgrades the stream.
     watch_upgrade((*stream)->raw());
     relay_->end_with((*stream)->raw());
+    keep_with((*stream)->raw());
   } else {
+    add_route((*stream)->raw());
     old_holepunch_ = std::move(holepunch_);
     retire_phases();
   }
@@ -199,7 +233,17 @@ void PeerConnect::connect_stream(core::UdxSocket& socket, std::uint32_t remote_i
   done(std::move(*stream));
 }
 
-void PeerConnect::start_relay(const RelayPairing& pairing) {
+// connect.js onsocket: both sides said reusableSocket, so the next connect may come this way.
+void ConnectSession::add_route(core::UdxStream& connected) {
+  if (!options_.reusable_socket || !outcome_ || !outcome_->payload.udx ||
+      !outcome_->payload.udx->reusable_socket) {
+    return;
+  }
+  node_.socket_pool().routes().add(remote_public_key_, connected);
+  stats_.route_added = true;
+}
+
+void ConnectSession::start_relay(const RelayPairing& pairing) {
   stats_.relay_attempted = true;
   RelayConnection::Handlers h;
   h.on_paired = [this](core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& at) {
@@ -211,13 +255,32 @@ void PeerConnect::start_relay(const RelayPairing& pairing) {
   relay_->start();
 }
 
+// The relayed stream owns this session from now on: its close hook holds it, so the caller may
+// drop the PeerConnect after `done`. The session goes with the stream object (no cycle: the
+// session never owns the stream); on the stream's close the punch stops (the relay connection
+// ends through end_with).
+void ConnectSession::keep_with(core::UdxStream& relayed) {
+  auto& h = relayed.handlers();
+  h.on_close = [self = shared_from_this(), inner = std::move(h.on_close)](std::error_code ec) {
+    self->on_relayed_close();
+    if (inner) inner(ec);
+  };
+}
+
+void ConnectSession::on_relayed_close() {
+  punching_ = false;
+  relayed_raw_ = nullptr;
+  if (holepunch_) old_holepunch_ = std::move(holepunch_);
+  retire_phases();
+}
+
 // RELAY_ABORTED only when no other path can still win.
-void PeerConnect::on_relay_aborted(std::error_code ec) {
+void ConnectSession::on_relay_aborted(std::error_code ec) {
   if (punching_) return;
   fail(ec);
 }
 
-void PeerConnect::on_holepunch_failed(std::error_code ec) {
+void ConnectSession::on_holepunch_failed(std::error_code ec) {
   punching_ = false;
   sync_stats();
   if (state_ == ConnectState::connected) return;  // relayed: no upgrade, the relay stays
@@ -228,13 +291,13 @@ void PeerConnect::on_holepunch_failed(std::error_code ec) {
   fail(ec);
 }
 
-bool PeerConnect::relayed_stream_alive() const {
+bool ConnectSession::relayed_stream_alive() const {
   return relayed_raw_ && node_.dht().udx_streams().find(stream_id_) == relayed_raw_ &&
          relayed_raw_->state() == core::UdxStreamState::connected;
 }
 
 // The reference's onsocket on a connected stream and confirmDirectUpgrade.
-void PeerConnect::upgrade(core::UdxSocket& socket, const Ipv4Address& address) {
+void ConnectSession::upgrade(core::UdxSocket& socket, const Ipv4Address& address) {
   if (!relayed_stream_alive() || stats_.upgraded) return;
   auto changed =
       relayed_raw_->change_remote(socket, static_cast<std::uint32_t>(outcome_->payload.udx->id),
@@ -247,6 +310,7 @@ void PeerConnect::upgrade(core::UdxSocket& socket, const Ipv4Address& address) {
   stats_.upgraded = true;
   path_socket_ = &socket;
   path_address_ = address;
+  if (relayed_raw_->socket() == &socket) add_route(*relayed_raw_);
   if (*changed) {
     (void)relayed_raw_->send_message({});
     upgrade_pending_ = true;
@@ -255,7 +319,7 @@ void PeerConnect::upgrade(core::UdxSocket& socket, const Ipv4Address& address) {
 
 // The relay ends on the first data or message after the change that did not come through the
 // relay (validUpgrade: the firewall hook sees packets on sockets other than the stream's).
-void PeerConnect::watch_upgrade(core::UdxStream& raw) {
+void ConnectSession::watch_upgrade(core::UdxStream& raw) {
   relayed_raw_ = &raw;
   auto& h = raw.handlers();
   auto on_direct = [this, alive = std::weak_ptr<int>(alive_)] {
@@ -288,7 +352,7 @@ void PeerConnect::watch_upgrade(core::UdxStream& raw) {
   };
 }
 
-void PeerConnect::fail(std::error_code ec) {
+void ConnectSession::fail(std::error_code ec) {
   if (state_ == ConnectState::connected || state_ == ConnectState::failed) return;
   sync_stats();
   state_ = ConnectState::failed;
@@ -302,11 +366,12 @@ void PeerConnect::fail(std::error_code ec) {
   if (done) done(ec);
 }
 
-void PeerConnect::sync_stats() {
+void ConnectSession::sync_stats() {
   if (handshake_) {
     stats_.attempts = handshake_->attempts();
     stats_.handshakes_sent = handshake_->requests();
     stats_.pre_connects = handshake_->pre_connects();
+    stats_.route_retried = handshake_->route_retried();
   }
   if (holepunch_) {
     stats_.punch_rounds = holepunch_->rounds();
@@ -315,7 +380,7 @@ void PeerConnect::sync_stats() {
 }
 
 // A phase may still be on the stack (this runs from its callbacks): drop it on the next turn.
-void PeerConnect::retire_phases() {
+void ConnectSession::retire_phases() {
   if (!old_handshake_ && !old_holepunch_) return;
   boost::asio::post(node_.runtime().executor(), [alive = std::weak_ptr<int>(alive_), this] {
     if (alive.expired()) return;

@@ -20,13 +20,18 @@
 // arrives. While the relay is pending a failed holepunch waits for it, and RELAY_ABORTED waits
 // for a holepunch still running, as the reference's maybeDestroyEncryptedSocket.
 //
-// Not done (docs/connect.md): reusable-socket routes and the reference's connection pool.
+// reusable_socket: a route to the server kept by an earlier connection (socket_routes.hpp) is
+// tried first, straight to the server's address from that socket (retryRoute); this connection
+// leaves one when both sides advertise udx.reusableSocket.
+//
+// Not done (docs/connect.md): the reference's connection pool.
 //
 // Lifetime: `done` runs once, never inline in start(), and never after the PeerConnect is
 // destroyed; destroying it earlier aborts the connect silently (its requests and timers go with
-// it). It may be destroyed from inside `done`. It must not outlive its node. A relayed stream
-// needs its PeerConnect: it owns the relay connection and the later upgrade, so keep it as long
-// as the stream (destroying it ends the relay connection). Not thread-safe: the node's executor.
+// it). It may be destroyed from inside `done`, and any time after: a relayed stream owns what it
+// still needs (the relay connection, the holepunch that may upgrade it), which ends when the
+// stream closes and is freed with the stream object. The PeerConnect (and a relayed stream) must
+// not outlive the node. Not thread-safe: the node's executor.
 #pragma once
 
 #include <chrono>
@@ -58,7 +63,8 @@ struct ConnectOptions {
   bool fast_open = true;
   // Send our local addresses and try the LAN shortcut.
   bool local_connection = true;
-  // Tell the server our socket may be reused (routes are not recorded yet).
+  // opts.reusableSocket: tell the server our socket may be reused; when it says the same, keep
+  // a route to it (node.socket_pool().routes()), and try a route kept earlier first.
   bool reusable_socket = false;
   // Asked before the punch round; false aborts with HOLEPUNCH_ABORTED.
   HolepunchVeto holepunch;
@@ -83,7 +89,12 @@ struct ConnectStats {
   core::Duration open_time{};       // start -> stream handed over
   bool relay_attempted = false;     // a blind relay pairing was started
   bool upgraded = false;            // relayed first, then moved to a direct path
+  bool route_retried = false;       // a reusable-socket route was tried first (retryRoute)
+  bool route_used = false;          // and its handshake won: no FIND_PEER was needed
+  bool route_added = false;         // this connection left a route for the next one
 };
+
+class ConnectSession;
 
 class PeerConnect {
  public:
@@ -94,6 +105,31 @@ class PeerConnect {
   ~PeerConnect();
   PeerConnect(const PeerConnect&) = delete;
   PeerConnect& operator=(const PeerConnect&) = delete;
+
+  ConnectState state() const noexcept;
+  const ConnectStats& stats() const noexcept;
+  const Bytes32& remote_public_key() const noexcept;
+  // The raw stream's id (sent to the server in message 1).
+  std::uint32_t stream_id() const noexcept;
+  // Where the stream was connected (null / unset until connected).
+  core::UdxSocket* path_socket() const noexcept;
+  const Ipv4Address& path_address() const noexcept;
+  const RelayConnection* relay() const noexcept;
+
+ private:
+  explicit PeerConnect(std::shared_ptr<ConnectSession> session);
+  std::shared_ptr<ConnectSession> session_;
+};
+
+// The connect itself, behind the PeerConnect handle (internal). Shared: a relayed stream's close
+// hook holds it too, so the relay connection and the upgrade live as long as that stream.
+class ConnectSession : public std::enable_shared_from_this<ConnectSession> {
+ public:
+  using Done = std::function<void(Result<std::unique_ptr<core::SecretStream>>)>;
+
+  ~ConnectSession();
+  ConnectSession(const ConnectSession&) = delete;
+  ConnectSession& operator=(const ConnectSession&) = delete;
 
   ConnectState state() const noexcept { return state_; }
   const ConnectStats& stats() const noexcept { return stats_; }
@@ -106,8 +142,11 @@ class PeerConnect {
   const RelayConnection* relay() const noexcept { return relay_.get(); }
 
  private:
-  PeerConnect(HyperDhtNode& node, const Bytes32& remote_public_key, ConnectOptions options,
-              Done done);
+  friend class PeerConnect;
+  ConnectSession(HyperDhtNode& node, const Bytes32& remote_public_key, ConnectOptions options,
+                 Done done);
+  void keep_with(core::UdxStream& relayed);
+  void on_relayed_close();
   void run();
   msg::NoisePayload handshake_payload();
   bool on_raw_firewall(core::UdxSocket& socket, const Ipv4Address& from);
@@ -115,6 +154,7 @@ class PeerConnect {
   void on_socket(core::UdxSocket& socket, const Ipv4Address& address, ConnectPath path);
   void connect_stream(core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& address,
                       ConnectPath path);
+  void add_route(core::UdxStream& connected);
   void start_relay(const RelayPairing& pairing);
   void on_relay_aborted(std::error_code ec);
   void on_holepunch_failed(std::error_code ec);

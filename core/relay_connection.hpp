@@ -15,8 +15,11 @@
 // both set one).
 //
 // Lifetime: owns the connect, the relay stream and the timer; destroying it destroys the relay
-// connection silently. Callbacks never run inline in start() and never after destruction; the
-// owner may destroy it from inside them. Not thread-safe: the node's executor.
+// connection silently. Once paired, the relayed stream owns it (the client's ConnectSession or
+// the server's close hook holds it), so it lives exactly as long as that stream object; its
+// handlers are never called after on_paired, so it may outlive the object that set them. Callbacks
+// never run inline in start() and never after destruction; the owner may destroy it from inside
+// them. Not thread-safe: the node's executor.
 #pragma once
 
 #include <chrono>

@@ -34,6 +34,7 @@ bool has_same_addr(const std::optional<std::vector<Ipv4Address>>& addrs, const I
 struct InboundHandshake::Session {
   core::SecretStreamHandshake keys;
   std::uint32_t remote_udx_id = 0;
+  bool remote_reusable = false;  // the client's udx.reusableSocket
   Firewall remote_firewall = Firewall::unknown;
   // Set when holepunch rounds are possible (hs.payload): the sealing key and our token secret.
   std::optional<Bytes32> holepunch_secret;
@@ -166,6 +167,7 @@ void InboundHandshake::receive(const crypto::KeyPair& key_pair, const Bytes& noi
   session_->keys = core::SecretStreamHandshake{
       false, s.tx, s.rx, s.handshake_hash, key_pair.public_key, s.remote_public_key};
   session_->remote_udx_id = remote->udx ? static_cast<std::uint32_t>(remote->udx->id) : 0;
+  session_->remote_reusable = remote->udx && remote->udx->reusable_socket;
   session_->remote_firewall = to_firewall(remote->firewall);
 
   if (error != perr::NONE || !raw_) {
@@ -178,7 +180,8 @@ void InboundHandshake::receive(const crypto::KeyPair& key_pair, const Bytes& noi
 
   if (remote->firewall == msg::firewall::OPEN || direct) {
     ++env_.node.punch_state().stats.open;
-    core::UdxSocket* sock = direct && req_socket ? &env_.node.dht().udx_socket(*req_socket)
+    // Direct (a client's route retry reaches a pooled socket of ours): answer on that socket.
+    core::UdxSocket* sock = direct && req_socket ? &env_.node.udx_socket_for(*req_socket)
                                                  : env_.node.dht().udx_socket();
     on_socket(*sock, client);
     return;  // on_socket may have ended in on_connection: nothing after it
@@ -275,10 +278,18 @@ void InboundHandshake::on_socket(core::UdxSocket& socket, const Ipv4Address& fro
     ++env_.stats.aborts;
     return;
   }
+  add_route((*stream)->raw());
   state_ = InboundState::connected;
   ++env_.stats.connections;
   auto deliver = env_.on_connection;
   if (deliver) deliver(std::move(*stream));  // last: the owner may destroy us in there
+}
+
+// server.js hs.onsocket: both sides said reusableSocket, so the client may come back this way.
+void InboundHandshake::add_route(core::UdxStream& connected) {
+  if (!env_.options.reusable_socket || !session_->remote_reusable) return;
+  env_.node.socket_pool().routes().add(session_->keys.remote_public_key, connected);
+  ++env_.stats.routes_added;
 }
 
 void InboundHandshake::on_raw_close() {
@@ -312,11 +323,6 @@ bool InboundHandshake::relay_pending() const noexcept {
          (relay_->state() == RelayState::connecting || relay_->state() == RelayState::pairing);
 }
 
-std::unique_ptr<RelayConnection> InboundHandshake::take_relay() {
-  if (!relay_ || relay_->state() != RelayState::paired) return nullptr;
-  return std::move(relay_);
-}
-
 void InboundHandshake::start_relay(const RelayPairing& pairing) {
   ++env_.stats.relay_attempts;
   RelayConnection::Handlers h;
@@ -324,7 +330,7 @@ void InboundHandshake::start_relay(const RelayPairing& pairing) {
     on_relay_paired(socket, remote_id, at);
   };
   h.on_aborted = [this](std::error_code) { on_relay_aborted(); };
-  relay_ = std::make_unique<RelayConnection>(env_.node, pairing, raw_->id(),
+  relay_ = std::make_shared<RelayConnection>(env_.node, pairing, raw_->id(),
                                              env_.options.relay_keep_alive, std::move(h));
   relay_->start();
 }
@@ -345,9 +351,18 @@ void InboundHandshake::on_relay_paired(core::UdxSocket& socket, std::uint32_t re
   if (!stream) return on_relay_aborted();
   relayed_raw_ = &(*stream)->raw();
   relay_->end_with(*relayed_raw_);
-  relayed_raw_->handlers().on_firewall = [this, alive = std::weak_ptr<int>(alive_)](
-                                             core::UdxSocket& s, const Ipv4Address& from) {
-    if (alive.expired() || from.port == 0 || relay_->is_relay(s, from)) return false;
+  // The stream owns the relay connection from now on (its handlers are not called again: the
+  // pairing was its last event).
+  auto& rh = relayed_raw_->handlers();
+  rh.on_close = [relay = relay_, inner = std::move(rh.on_close)](std::error_code ec) {
+    if (inner) inner(ec);
+  };
+  paired_relay_ = relay_;
+  relay_.reset();  // the stream's hook keeps it
+  rh.on_firewall = [this, alive = std::weak_ptr<int>(alive_), weak = paired_relay_](
+                       core::UdxSocket& s, const Ipv4Address& from) {
+    if (alive.expired() || from.port == 0) return false;
+    if (auto relay = weak.lock(); relay && relay->is_relay(s, from)) return false;
     upgrade(s, from);
     return false;
   };
@@ -376,7 +391,7 @@ void InboundHandshake::upgrade(core::UdxSocket& socket, const Ipv4Address& from)
   finish();
   if (*changed) (void)relayed_raw_->send_message({});
   // The client's data now comes directly: the relay connection ends.
-  relay_->end();
+  if (auto relay = paired_relay_.lock()) relay->end();
 }
 
 std::optional<ServerHolepunchReply> InboundHandshake::abort_reply(std::uint64_t error) {
@@ -491,7 +506,7 @@ void InboundHandshake::continue_holepunch(std::shared_ptr<const msg::HolepunchPa
     if (!ps.random_punch_allowed(env_.node.runtime().now())) {
       ++ps.stats.try_later;
       // Without a relay the reference aborts; with one the client may wait and punch again.
-      const bool relaying = relay_ && (relay_pending() || relay_->state() == RelayState::paired);
+      const bool relaying = relay_pending() || !paired_relay_.expired();
       if (!relaying) return respond(abort_reply(perr::TRY_LATER));
       if (!try_later_counted_) {
         try_later_counted_ = true;

@@ -17,6 +17,8 @@
 // pairs the stream through it (our relay leads); once paired the stream goes to on_connection
 // while the puncher keeps going, and a later direct packet moves the stream (change_remote).
 // While a relay is pending an abort does not destroy the stream; the relay's own abort does.
+// Once paired, the relayed stream owns the relay connection: it ends when the stream closes and
+// is freed with the stream object, whether or not this handshake is still around.
 //
 // Lifetime: owned by its Server, which destroys it after clear_wait once it is finished (or at
 // close). Destroying it withdraws its timers, puncher and stream; no callback runs afterwards.
@@ -101,15 +103,13 @@ class InboundHandshake {
   const std::optional<Bytes>& reply() const noexcept { return reply_; }
   // Where msg2 goes out from: the puncher's socket when holepunching, else null (the default).
   core::DatagramSocket* reply_socket() noexcept;
-  // The relay connection of a relayed stream, for the server to keep after forgetting the
-  // handshake (null if none or not paired).
-  std::unique_ptr<RelayConnection> take_relay();
 
  private:
   struct Session;
   void setup_puncher(Firewall remote_firewall);
   void arm_prepunch_abort();
   void on_socket(core::UdxSocket& socket, const Ipv4Address& from);
+  void add_route(core::UdxStream& connected);
   void start_relay(const RelayPairing& pairing);
   void on_relay_paired(core::UdxSocket& socket, std::uint32_t remote_id, const Ipv4Address& at);
   void on_relay_aborted();
@@ -141,7 +141,10 @@ class InboundHandshake {
   bool finished_ = false;
   std::uint64_t round_ = 0;
   core::Timer prepunching_;
-  std::unique_ptr<RelayConnection> relay_;
+  // Ours until paired; then the relayed stream's close hook owns it (the stream may outlive this
+  // handshake) and we only look at it.
+  std::shared_ptr<RelayConnection> relay_;
+  std::weak_ptr<RelayConnection> paired_relay_;
   core::UdxStream* relayed_raw_ = nullptr;  // owned by the handed-out SecretStream
   std::uint32_t relayed_id_ = 0;
   bool upgraded_ = false;

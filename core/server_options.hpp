@@ -29,8 +29,10 @@ struct ServerOptions {
                      const std::optional<std::vector<Ipv4Address>>& local_addresses)>
       holepunch;
   bool share_local_address = true;  // opts.shareLocalAddress
-  bool reusable_socket = false;     // opts.reusableSocket (advertised only; see docs/server.md)
-  bool never_punch = false;         // opts.holepunch === false
+  // opts.reusableSocket: advertised in msg2; with the client's too, a route to the client is
+  // kept on the socket the connection was made on (node.socket_pool().routes()).
+  bool reusable_socket = false;
+  bool never_punch = false;  // opts.holepunch === false
   core::Duration handshake_clear_wait = std::chrono::milliseconds(10000);  // handshakeClearWait
   // Ours: new handshakes per client host (burst 0 disables).
   HandshakeRateLimit rate_limit;
@@ -58,6 +60,8 @@ struct ServerStats {
   std::uint64_t relay_successes = 0;
   std::uint64_t relay_aborts = 0;
   std::uint64_t upgrades = 0;
+  std::uint64_t routes_added = 0;       // connections both sides made reusable (a route kept)
+  std::uint64_t direct_handshakes = 0;  // msg1 sent to us directly (a client's route retry)
 };
 
 // server.address(): the key and the node's address as the NAT sampler saw it (host empty and

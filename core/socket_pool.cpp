@@ -17,9 +17,13 @@ constexpr int kDefaultTtl = 64;   // DEFAULT_TTL
 }  // namespace
 
 struct SocketPool::Entry {
+  explicit Entry(core::Runtime& runtime) : linger(runtime) {}
   std::shared_ptr<PooledSocket> socket;
-  bool referenced = true;
+  int refs = 1;
   bool closed = false;
+  bool reusable = false;
+  bool was_busy = false;  // a stream left it since it last lingered
+  core::Timer linger;
 };
 
 // What acquire() hands out: the last copy going away is the reference's release().
@@ -75,18 +79,57 @@ std::shared_ptr<PooledSocket> SocketPool::acquire() {
   });
   // libudx's 'idle': the last stream on it went; a released socket may close now. Deferred a
   // little by the stream's own call chain, which still holds the UdxSocket.
-  s->udx_->set_on_idle([this, raw] { close_maybe(raw); });
+  s->udx_->set_on_idle([this, raw] {
+    if (Entry* e = entry_of(raw)) e->was_busy = true;
+    close_maybe(raw);
+  });
 
-  auto entry = std::make_unique<Entry>();
+  auto entry = std::make_unique<Entry>(runtime_);
   entry->socket = s;
-  entries_.push_back(std::move(entry));
+  Entry& e = *entries_.emplace_back(std::move(entry));
   ++counters_.sockets_added;
+  return reference(e);
+}
 
+std::shared_ptr<PooledSocket> SocketPool::reference(Entry& e) {
   auto ref = std::make_shared<Reference>();
-  ref->socket = s;
+  ref->socket = e.socket;
   ref->pool = alive_;
   ref->release = [](SocketPool& pool, PooledSocket* p) { pool.release(p); };
-  return std::shared_ptr<PooledSocket>(ref, raw);
+  return std::shared_ptr<PooledSocket>(ref, e.socket.get());
+}
+
+SocketPool::Entry* SocketPool::entry_of(const PooledSocket* s) noexcept {
+  for (auto& e : entries_)
+    if (e->socket.get() == s) return e.get();
+  return nullptr;
+}
+
+std::shared_ptr<PooledSocket> SocketPool::retain(const core::UdxSocket* udx) {
+  for (auto& e : entries_) {
+    if (e->closed || e->socket->udx_.get() != udx) continue;
+    ++e->refs;
+    e->linger.cancel();
+    return reference(*e);
+  }
+  return nullptr;
+}
+
+core::UdxSocket* SocketPool::find_udx(const core::DatagramSocket* socket) noexcept {
+  for (auto& e : entries_)
+    if (!e->closed && e->socket->socket_.get() == socket) return e->socket->udx_.get();
+  return nullptr;
+}
+
+void SocketPool::set_reusable(const core::UdxSocket* udx, bool reusable) {
+  for (auto& e : entries_)
+    if (!e->closed && e->socket->udx_.get() == udx) e->reusable = reusable;
+}
+
+std::size_t SocketPool::lingering() const noexcept {
+  return static_cast<std::size_t>(
+      std::count_if(entries_.begin(), entries_.end(),
+                    [](const auto& e) { return !e->closed && e->linger.pending(); }));
 }
 
 std::size_t SocketPool::open_sockets() const noexcept {
@@ -111,25 +154,31 @@ void SocketPool::on_datagram(PooledSocket& s, ByteView data, const Ipv4Address& 
 }
 
 void SocketPool::release(PooledSocket* s) {
-  for (auto& e : entries_) {
-    if (e->socket.get() != s) continue;
-    e->referenced = false;
-    s->on_probe_ = nullptr;  // the reference's _reset(); no handler is running (refs are gone)
-    close_maybe(s);
-    return;
-  }
+  Entry* e = entry_of(s);
+  if (e == nullptr || e->refs <= 0) return;
+  // The reference's _reset() on the owner's release; a retain()ed reference (a route retry)
+  // never had a probe handler of its own.
+  if (--e->refs == 0) s->on_probe_ = nullptr;
+  close_maybe(s);
 }
 
 void SocketPool::close_maybe(PooledSocket* s) {
-  for (auto& e : entries_) {
-    if (e->socket.get() != s) continue;
-    if (e->referenced || e->closed || (s->udx_ && s->udx_->stream_count() > 0)) return;
-    e->closed = true;
-    ++counters_.sockets_removed;
-    s->socket_->close();
-    schedule_sweep();
+  Entry* e = entry_of(s);
+  if (e == nullptr || e->refs > 0 || e->closed || e->linger.pending() ||
+      (s->udx_ && s->udx_->stream_count() > 0)) {
     return;
   }
+  if (e->reusable && e->was_busy) {
+    // The reference's _close on a reusable socket: linger, then close if still unused.
+    e->was_busy = false;
+    e->linger.expires_after(kLingerTime, [this, s] { close_maybe(s); });
+    return;
+  }
+  e->closed = true;
+  ++counters_.sockets_removed;
+  routes_.remove_socket(s->udx_.get());
+  s->socket_->close();
+  schedule_sweep();
 }
 
 void SocketPool::schedule_sweep() {
@@ -150,6 +199,8 @@ void SocketPool::destroy() {
   destroyed_ = true;
   for (auto& e : entries_) {
     PooledSocket& s = *e->socket;
+    e->linger.cancel();
+    routes_.remove_socket(s.udx_.get());
     if (!e->closed) ++counters_.sockets_removed;
     e->closed = true;
     s.pool_ = nullptr;

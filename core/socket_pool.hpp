@@ -8,13 +8,20 @@
 //
 // Lifetime: acquire() returns a reference (shared_ptr); when the last reference is released the
 // socket closes, unless UDX streams still live on it, in which case it closes when the last of
-// them goes (the reference's `refs === 0 && socket.idle`). The pool owns the sockets; destroying
-// the pool (the node) closes them all and detaches the streams still on them; a reference kept
-// past that holds a closed socket (udx() must not be used then) and must not outlive the runtime.
-// A socket closes at once when it becomes unused; the objects are freed from a posted task, so a
-// handler of the socket may drop the last reference. Not thread-safe: the node's executor.
+// them goes (the reference's `refs === 0 && socket.idle`). A socket a route was added on
+// (routes(), socket_routes.hpp) is reusable: once unreferenced and idle after having carried a
+// stream it lingers kLingerTime before closing, so a reconnect to the same peer can use it;
+// retain() (the reference's ref.active()) cancels the linger. Differences: udx-native's 'busy'
+// event is not modelled (a stream that lands on a lingering socket simply keeps it open when
+// the linger ends), and "was busy" is "a stream left it" (our 'idle'). The pool owns the sockets;
+// destroying the pool (the node) closes them all and detaches the streams still on them; a
+// reference kept past that holds a closed socket (udx() must not be used then) and must not outlive
+// the runtime. A socket closes at once when it becomes unused; the objects are freed from a posted
+// task, so a handler of the socket may drop the last reference. Not thread-safe: the node's
+// executor.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +30,8 @@
 
 #include "core/datagram_socket.hpp"
 #include "core/runtime.hpp"
+#include "core/socket_routes.hpp"
+#include "core/timer.hpp"
 #include "core/udx_socket.hpp"
 #include "protocol/ipv4.hpp"
 
@@ -80,8 +89,21 @@ class SocketPool {
   SocketPool(const SocketPool&) = delete;
   SocketPool& operator=(const SocketPool&) = delete;
 
+  // The reference's LINGER_TIME.
+  static constexpr core::Duration kLingerTime = std::chrono::milliseconds(3000);
+
   // A new socket (the reference never reuses one for acquire). Null if binding failed.
   std::shared_ptr<PooledSocket> acquire();
+  // Another reference to the open pooled socket `udx` sits on (ref.active(): a lingering
+  // socket stays); null if it is not one of ours or already closed (the reference's lookup).
+  std::shared_ptr<PooledSocket> retain(const core::UdxSocket* udx);
+  // The UdxSocket on one of our open datagram sockets (null if not ours).
+  core::UdxSocket* find_udx(const core::DatagramSocket* socket) noexcept;
+  // setReusable: a reusable socket lingers after its last stream.
+  void set_reusable(const core::UdxSocket* udx, bool reusable);
+  // Sockets lingering now (the reference's _lingering.size).
+  std::size_t lingering() const noexcept;
+  SocketRoutes& routes() noexcept { return routes_; }
   // Sockets open now (referenced, or released with streams still on them).
   std::size_t open_sockets() const noexcept;
   const SocketPoolCounters& counters() const noexcept { return counters_; }
@@ -101,7 +123,11 @@ class SocketPool {
   void close_maybe(PooledSocket* s);
   void schedule_sweep();
 
+  Entry* entry_of(const PooledSocket* s) noexcept;
+  std::shared_ptr<PooledSocket> reference(Entry& e);
+
   std::vector<std::unique_ptr<Entry>> entries_;
+  SocketRoutes routes_{*this};
   SocketPoolCounters counters_;
   bool destroyed_ = false;
   bool sweep_scheduled_ = false;

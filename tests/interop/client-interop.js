@@ -11,7 +11,10 @@
 //   both ways) and shows the same handshake hash and keys on both sides;
 //   (4) an unknown key: PEER_NOT_FOUND; (5) a server whose firewall rejects: PEER_CONNECTION_FAILED,
 //   the same code a JS client gets; (6) the JS server ends the connection: the C++ stream closes
-//   cleanly; (7) 50 sequential and 16 concurrent connects open and echo.
+//   cleanly; (7) 50 sequential and 16 concurrent connects open and echo; (8) reusable-socket
+//   routes: with reusableSocket on both sides (localConnection false: the holepunch), a second
+//   connect to the JS server goes through the route the first left (the C++ stats show it) and
+//   echoes; its open time is printed next to one without reusableSocket.
 // Open times (median / p95) are printed as "# timing ..." lines. Every wait is bounded;
 // "N passed, N failed" last; exit code 1 on any failure.
 const crypto = require('crypto')
@@ -210,7 +213,34 @@ async function main () {
     console.log(`# timing concurrent open ms ${JSON.stringify(stats(opens))}, total ${Date.now() - t0} ms`)
     console.log('# timing json ' + JSON.stringify({ sequential: stats(seqOpens), concurrent: stats(opens) }))
 
-    await fin(Promise.all([server.close(), rejecting.close(), closing.close()]), 'JS servers close')
+    // (8) reusable-socket routes
+    const kp5 = HyperDHT.keyPair(seed(5))
+    const reusing = serverDht.createServer({ reusableSocket: true }, (socket) => {
+      socket.on('error', () => {})
+      socket.on('data', (d) => socket.write(d))
+    })
+    await fin(reusing.listen(kp5), 'reusable JS server listen')
+    const reuse = { reusableSocket: true, localConnection: false }
+    const e1 = await cppConnect(cpp, client, kp5.publicKey, reuse)
+    if (check(e1.event === 'connected' && e1.routeAdded && !e1.routeRetried, '(8) [reusable] the first connect opens and leaves a route', e1)) {
+      const r1 = await cppEcho(cpp, e1.conn, 1024, WAIT_MS).catch((err) => ({ err: String(err) }))
+      check(r1.back && r1.back.sha256 === r1.sent.sha256, '(8) [reusable] the first connect echoes', r1)
+      const e2 = await cppConnect(cpp, client, kp5.publicKey, reuse)
+      check(e2.event === 'connected' && e2.routeRetried && e2.routeUsed && e2.path === 'direct' && e2.attempts === 0,
+        '(8) [reusable] the second connect goes through the route (no FIND_PEER attempt)', e2)
+      if (e2.event === 'connected') {
+        const r2 = await cppEcho(cpp, e2.conn, 1024, WAIT_MS).catch((err) => ({ err: String(err) }))
+        check(r2.back && r2.back.sha256 === r2.sent.sha256, '(8) [reusable] the second connect echoes', r2)
+      }
+      const e3 = await cppConnect(cpp, client, kp5.publicKey, { localConnection: false })
+      check(e3.event === 'connected' && !e3.routeRetried, '(8) a connect without reusableSocket opens the usual way', e3)
+      if (e2.event === 'connected' && e3.event === 'connected') {
+        console.log(`# route: C++ client -> JS server, second connect with a route ${e2.openMs.toFixed(1)} ms, without (holepunch) ${e3.openMs.toFixed(1)} ms`)
+      }
+      for (const e of [e1, e2, e3]) if (e.event === 'connected') await cppDestroy(cpp, e.conn)
+    }
+
+    await fin(Promise.all([server.close(), rejecting.close(), closing.close(), reusing.close()]), 'JS servers close')
   } finally {
     await Promise.allSettled(dhts.map((d) => withTimeout(d.destroy(), 10000, 'JS destroy')))
     await cpp.close()

@@ -9,7 +9,8 @@
 //   {"op":"connect","node":i,"conn":c,"publicKey":hex,"opts":{"relayAddresses":[{host,port}],
 //    "localConnection":b,"fastOpen":b,"reusableSocket":b,"relayThrough":hex,"holepunch":b}}
 //        -> {"event":"connected","conn":c,"remotePublicKey","publicKey","handshakeHash","path",
-//            "relayed","relayAttempted","attempts","handshakes","rounds","handshakeMs","openMs"}
+//            "relayed","relayAttempted","attempts","handshakes","rounds","handshakeMs","openMs",
+//            "routeRetried","routeUsed","routeAdded"} (reusable-socket routes)
 //         | {"event":"connect-error","conn":c,"code":"PEER_NOT_FOUND",...,"cause","ms"}
 //   {"op":"send","conn":c,"bytes":B,"seed":S}: B pseudo-random bytes in 64 KiB messages with
 //        back-pressure -> {"event":"sent","conn":c,"bytes":B,"sha256":hex}; every byte that
@@ -207,7 +208,10 @@ class Driver {
           {"handshakes", st.handshakes_sent},
           {"rounds", st.punch_rounds},
           {"handshakeMs", ms(st.handshake_time)},
-          {"openMs", ms(st.open_time)}});
+          {"openMs", ms(st.open_time)},
+          {"routeRetried", st.route_retried},
+          {"routeUsed", st.route_used},
+          {"routeAdded", st.route_added}});
   }
 
   void on_data(std::uint64_t c, ByteView d) {

@@ -15,7 +15,12 @@
 //   (4) after close, connecting fails as it does for a closed JS server (same code), and the
 //       close unannounced (findPeer finds nothing);
 //   (5) 50 sequential and 16 concurrent connects all open and echo;
-//   (6) dht.findPeer(publicKey) sees the C++ server's record.
+//   (6) dht.findPeer(publicKey) sees the C++ server's record;
+//   (7) reusable-socket routes: a JS client with reusableSocket connects twice (holepunch) to a
+//       C++ server with reusable_socket: after the first, both sides hold a route (the JS
+//       client's dht._socketPool.routes, the C++ node's status), the second goes straight to
+//       the server on it (a direct handshake on the C++ side) and echoes; its open time is
+//       printed next to a connect without reusableSocket.
 // Every wait is bounded; timings are printed; "N passed, N failed" last; exit 1 on any failure.
 const crypto = require('crypto')
 const HyperDHT = require('hyperdht')
@@ -199,6 +204,43 @@ async function main () {
     }, 10000) || await cpp.call({ op: 'stats', server: ls.server }, 'stats')
     console.log('# C++ server stats: ' + JSON.stringify(ss))
     check(ss.connections >= 68 && ss.open === 0, 'the C++ server counted the connections and closed them all', ss)
+    // (7) reusable-socket routes
+    const ru = await cpp.call({ op: 'listen', node: serverNode, seed: seed(7).toString('hex'), reusableSocket: true }, 'listen', 'C++ reusable listen', 60000)
+    check(ru.error === null, 'reusable C++ server listens', ru)
+    const ruKey = Buffer.from(ru.publicKey, 'hex')
+    const timedConnect = async (opts, label) => {
+      const t1 = Date.now()
+      const socket = clientDht.connect(ruKey, opts)
+      socket.on('error', () => {})
+      try {
+        await fin(opened(socket), `connect (${label})`, CONNECT_MS)
+        const data = crypto.randomBytes(1024)
+        const back = await fin(echo(socket, data), `echo (${label})`, 20000)
+        return { socket, ok: back.equals(data), ms: Date.now() - t1 }
+      } catch (err) {
+        socket.destroy()
+        return { socket: null, ok: false, err: String(err) }
+      }
+    }
+    const reuse = { reusableSocket: true, localConnection: false }
+    const r1 = await timedConnect(reuse, 'reusable, first')
+    check(r1.ok, `(7) [reusable] the first connect opens and echoes (${r1.ms} ms)`, r1.err)
+    const jsRoute = clientDht._socketPool.routes.get(ruKey)
+    check(!!jsRoute, '(7) [reusable] the JS client holds a route to the C++ server', jsRoute && jsRoute.address)
+    const clientKeyHex = clientDht.defaultKeyPair.publicKey.toString('hex')
+    const cppRoutes = (await cpp.call({ op: 'status' }, 'status')).nodes[serverNode].routes
+    check(cppRoutes.some((r) => r.publicKey === clientKeyHex), '(7) [reusable] the C++ server node holds a route to the JS client', cppRoutes)
+    const before = await cpp.call({ op: 'stats', server: ru.server }, 'stats')
+    const r2 = await timedConnect(reuse, 'reusable, second')
+    check(r2.ok, `(7) [reusable] the second connect opens and echoes (${r2.ms} ms)`, r2.err)
+    const after = await cpp.call({ op: 'stats', server: ru.server }, 'stats')
+    check(after.direct_handshakes === before.direct_handshakes + 1 && after.routes_added >= 1,
+      '(7) [reusable] the second handshake came straight through the route', { before, after })
+    const r3 = await timedConnect({ localConnection: false }, 'not reusable')
+    check(r3.ok, `(7) a connect without reusableSocket still opens (${r3.ms} ms)`, r3.err)
+    console.log(`# route: JS client -> C++ server, second connect with a route ${r2.ms} ms, without (holepunch) ${r3.ms} ms`)
+    for (const r of [r1, r2, r3]) if (r.socket) r.socket.destroy()
+
     console.log(`# total ${Date.now() - t0} ms`)
     await fin(jsRejecting.close(), 'JS rejecting close')
   } finally {

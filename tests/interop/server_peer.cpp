@@ -7,14 +7,15 @@
 //    "quick_firewall":b}
 //        -> {"event":"started","nodes":[i..]}; "bootstrapper":port starts a bootstrapper
 //   {"op":"listen","node":i,"seed":hex,"reject":b,"never_punch":b,"rate_burst":n,
-//    "relayThrough":hex}
+//    "relayThrough":hex,"reusableSocket":b}
 //        -> {"event":"listen","server":s,"error":null|"CODE","publicKey":hex,"relayAddresses":[..]}
 //   {"op":"relay","node":i,"seed":hex} -> a C++ blind relay (BlindRelayService) on node i:
 //        interop::start_relay (hyperdht_nodes.hpp) and its "relay" event
 //   {"op":"close","server":s} -> {"event":"closed","server":s,"on_close":b}
 //   {"op":"stats","server":s} -> {"event":"stats",...ServerStats,"open":n,"held":n,
 //                                 "relayAddresses":[..],"announcer":{...}}
-//   {"op":"status"} -> {"event":"status","nodes":[{node,id,port,router:{...}}]}
+//   {"op":"status"} -> {"event":"status","nodes":[{node,id,port,router:{...},
+//                       routes:[{publicKey,host,port}]}]} (reusable-socket routes)
 //   {"op":"quit"}
 // Events: {"event":"connection","server":s,"conn":c,"remotePublicKey","publicKey",
 //          "handshakeHash"} and {"event":"conn-closed","conn":c,"bytes":n,"error":str|null}.
@@ -116,6 +117,7 @@ class Driver {
       };
     }
     o.never_punch = cmd.value("never_punch", false);
+    o.reusable_socket = cmd.value("reusableSocket", false);
     if (cmd.contains("relayThrough")) {
       auto relay = fixed_from_hex<32>(cmd.value("relayThrough", std::string()));
       if (!relay) return bad_command(cmd, "relayThrough");
@@ -196,6 +198,8 @@ class Driver {
             {"relay_successes", st.relay_successes},
             {"relay_aborts", st.relay_aborts},
             {"upgrades", st.upgrades},
+            {"routes_added", st.routes_added},
+            {"direct_handshakes", st.direct_handshakes},
             {"open", conns_.size()},
             {"held", srv.handshakes_held()},
             {"listening", srv.listening()},
@@ -208,13 +212,19 @@ class Driver {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       HyperDhtNode& n = *nodes_[i];
       const auto id = n.dht().id();
+      json routes = json::array();
+      for (const auto& [pk, r] : n.socket_pool().routes().entries())
+        routes.push_back({{"publicKey", to_hex(pk)},
+                          {"host", r.address.host_string()},
+                          {"port", r.address.port}});
       out.push_back(
           {{"node", i},
            {"id", id ? json(to_hex(*id)) : json(nullptr)},
            {"port",
             n.dht().io().server_socket() ? n.dht().io().server_socket()->local_address().port : 0},
            {"firewalled", n.dht().firewalled()},
-           {"router", router_json(n.router().stats())}});
+           {"router", router_json(n.router().stats())},
+           {"routes", routes}});
     }
     return out;
   }

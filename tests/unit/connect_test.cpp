@@ -524,3 +524,81 @@ TEST_CASE("connect: relayed first, a later punch upgrades the stream and ends th
   CHECK(rc.t.net.run_until([&] { return c->relay()->state() == RelayState::ended; }, 30s));
   CHECK(rc.server->server->stats().upgrades == 1);
 }
+
+namespace {
+
+// Data both ways on a stream the EchoServer echoes: `msg` goes out, comes back.
+bool echo_round(core::SimNetwork& net, core::SecretStream& s, const std::string& msg) {
+  std::string back;
+  core::SecretStream::Handlers h;
+  h.on_data = [&](ByteView d) { back.append(d.begin(), d.end()); };
+  s.set_handlers(std::move(h));
+  if (!s.write(ByteView(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size())))
+    return false;
+  const bool ok = net.run_until([&] { return back == msg; }, 30s);
+  s.set_handlers({});
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("connect: a relayed stream owns its relay connection once the PeerConnect is gone",
+          "[connect][relay]") {
+  RelayCase rc(105, sim_nat::Mapping::random, sim_nat::Mapping::random);
+  RelayNode relay(rc.t.net, *rc.t.members[2]->node);
+  ConnectOptions o;
+  o.relay_through = relay.through();
+  auto [c, out] = rc.run(o);
+  INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+  REQUIRE(out->stream);
+  REQUIRE(c->stats().path == ConnectPath::relay);
+  c.reset();  // as the daemon does after `done`
+
+  CHECK(echo_round(rc.t.net, *out->stream, "relayed, no PeerConnect"));
+  rc.t.net.run_for(20s);  // keep-alives over the relay, no holepunch left to run out
+  CHECK(echo_round(rc.t.net, *out->stream, "still relayed"));
+  auto st = [&] { return relay.service.stats(); };  // a snapshot per call
+  CHECK(st().pairings_active == 1);
+  CHECK(st().sessions_accepted - st().sessions_closed == 2);
+
+  // The client's stream closing ends both relay connections (the DESTROY goes through the link
+  // and closes the server's stream, whose relay connection ends too).
+  out->stream->destroy();
+  CHECK(rc.t.net.run_until(
+      [&] { return st().pairings_active == 0 && st().sessions_closed == st().sessions_accepted; },
+      30s));
+  out->stream.reset();
+}
+
+TEST_CASE("server: a relayed stream the user destroys frees its relay connection",
+          "[server][relay]") {
+  RelayCase rc(105, sim_nat::Mapping::random, sim_nat::Mapping::random);
+  RelayNode relay(rc.t.net, *rc.t.members[2]->node);
+  // The handshake stays around the whole test: only the stream can free the relay connection.
+  rc.server = nullptr;
+  ServerOptions so;
+  so.handshake_clear_wait = 300s;
+  rc.server = std::make_unique<EchoServer>(*rc.srv->node, rc.kp, so);
+  REQUIRE(rc.t.net.run_until([&] { return rc.server->listening; }, 60s));
+  ConnectOptions o;
+  o.relay_through = relay.through();
+  auto [c, out] = rc.run(o);
+  INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
+  REQUIRE(out->stream);
+  REQUIRE(c->stats().path == ConnectPath::relay);
+  CHECK(echo_round(rc.t.net, *out->stream, "relayed"));
+  auto st = [&] { return relay.service.stats(); };  // a snapshot per call
+  REQUIRE(st().sessions_accepted == 2);
+  REQUIRE(rc.server->inbound.size() == 1);
+  CHECK(rc.server->server->handshakes_held() >= 1);
+
+  // The server's user drops its stream object (no close callback): its relay connection goes
+  // with it at once, long before the handshake is forgotten or the server closes. The relay
+  // sees both sessions end: ours, and the client's once our DESTROY reached its stream through
+  // the link and its close ended its relay connection.
+  rc.server->inbound.clear();
+  CHECK(rc.t.net.run_until([&] { return st().sessions_closed == 2 && st().pairings_active == 0; },
+                           5s));
+  CHECK(rc.server->server->listening());
+  CHECK(rc.server->server->handshakes_held() >= 1);
+}
