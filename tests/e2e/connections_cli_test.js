@@ -17,72 +17,27 @@ const path = require('path')
 const net = require('net')
 const http = require('http')
 const crypto = require('crypto')
-const readline = require('readline')
 const { withTimeout, sleep, until } = require('../interop/lib/peer')
+const { cliArgs, Tally, Children } = require('./lib/daemons')
 
-const args = process.argv.slice(2)
-const arg = (name) => { const i = args.indexOf(name); return i === -1 ? null : args[i + 1] }
-const DAEMON = arg('--daemon')
-const CTL = arg('--ctl')
+const { arg, daemon: DAEMON, ctl: CTL } = cliArgs('connections_cli_test.js')
 const CURL = arg('--curl') || '/usr/bin/curl'
-if (!DAEMON || !CTL) { console.error('usage: connections_cli_test.js --daemon PATH --ctl PATH'); process.exit(2) }
-
-let passed = 0
-let failed = 0
-function check (name, ok, detail) {
-  if (ok) { passed++; console.log(`ok ${name}`) } else {
-    failed++
-    console.log(`FAIL ${name}${detail !== undefined ? ': ' + JSON.stringify(detail).slice(0, 800) : ''}`)
-  }
-  return ok
-}
+const tally = new Tally()
+const check = tally.check.bind(tally)
+const kids = new Children({ daemon: DAEMON, ctl: CTL })
+const run = kids.run.bind(kids)
+const ctl = kids.ctl.bind(kids)
+const ctlJson = kids.ctlJson.bind(kids)
+const startDaemon = kids.startDaemon.bind(kids)
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'hdht-conn-'))
 const NET_SOCK = path.join(TMP, 'net.sock')
 const NODE_SOCK = path.join(TMP, 'node.sock')
 const STATE = path.join(TMP, 'state')
 const PORT = 20000 + crypto.randomInt(30000)
-const children = []
 
-// A child with its output collected; stdin is a pipe.
-function run (bin, argv) {
-  const p = spawn(bin, argv, { stdio: ['pipe', 'pipe', 'pipe'] })
-  children.push(p)
-  p.out = ''
-  p.err = ''
-  p.stdout.on('data', (d) => { p.out += d })
-  p.stderr.on('data', (d) => { p.err += d })
-  p.stdin.on('error', () => {})
-  p.exited = new Promise((resolve) => p.on('close', (code, signal) => resolve({ code, signal })))
-  return p
-}
-async function ctl (socket, argv, ms = 30000) {
-  const p = run(CTL, ['--socket', socket, '--timeout', '20', ...argv])
-  p.stdin.end()
-  const r = await withTimeout(p.exited, ms, 'hdhtctl ' + argv.join(' ')).catch(() => { p.kill('SIGKILL'); return { code: null } })
-  return { status: r.code, stdout: p.out, stderr: p.err }
-}
-async function ctlJson (socket, argv) {
-  const r = await ctl(socket, ['--json', ...argv])
-  try { r.json = JSON.parse(r.stdout.trim().split('\n').pop()) } catch { r.json = null }
-  return r
-}
-
-function startDaemon (argv) {
-  const proc = spawn(DAEMON, argv, { stdio: ['ignore', 'ignore', 'pipe'] })
-  const d = { proc, lines: [] }
-  d.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
-  readline.createInterface({ input: proc.stderr }).on('line', (l) => d.lines.push(l))
-  d.booted = () => until(() => d.lines.some((l) => /all \d+ nodes bootstrapped/.test(l)), 20000)
-  d.stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return
-    proc.kill('SIGTERM')
-    await withTimeout(d.exited, 8000, 'exit').catch(() => proc.kill('SIGKILL'))
-  }
-  return d
-}
-const startNet = () => startDaemon(['--testnet', '5', '--port', String(PORT), '--socket', NET_SOCK, '--status-interval', '0'])
+const startNet = () => startDaemon(['--testnet', '5', '--port', String(PORT), '--socket', NET_SOCK])
 const startNode = () => startDaemon(['--bootstrap', `127.0.0.1:${PORT}`, '--host', '127.0.0.1', '--ephemeral',
-  '--not-firewalled', '--socket', NODE_SOCK, '--state-dir', STATE, '--status-interval', '0'])
+  '--not-firewalled', '--socket', NODE_SOCK, '--state-dir', STATE])
 
 // One raw JSON-RPC request on a fresh socket connection: resolves the first answer line.
 function rawCall (socket, method, params) {
@@ -241,12 +196,11 @@ async function main () {
   } catch (e) {
     check('no exception', false, e.stack)
   } finally {
-    for (const p of children) if (p.exitCode === null) p.kill('SIGKILL')
+    kids.killAll()
     if (state.node) await state.node.stop()
     await state.net.stop()
     fs.rmSync(TMP, { recursive: true, force: true })
   }
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed === 0 ? 0 : 1)
 }
-main()
+// finish() after the finally block also when main returned early (a failed boot check).
+main().catch((e) => check('no exception', false, e.stack)).finally(() => tally.finish())

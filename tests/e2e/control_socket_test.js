@@ -25,14 +25,9 @@ const CTL = arg('--ctl')
 const UNIT = arg('--unit') || path.join(__dirname, '../../systemd/hyperdhtd.service')
 if (!DAEMON || !CTL) { console.error('usage: control_socket_test.js --daemon PATH --ctl PATH [--unit FILE]'); process.exit(2) }
 
-let passed = 0
-let failed = 0
-function check (name, ok, detail) {
-  if (ok) { passed++; console.log(`ok ${name}`) } else {
-    failed++
-    console.log(`FAIL ${name}${detail !== undefined ? ': ' + JSON.stringify(detail).slice(0, 600) : ''}`)
-  }
-}
+const { Tally } = require('./lib/daemons')
+const tally = new Tally()
+const check = tally.check.bind(tally)
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'hdht-ctl-'))
 const SOCK = path.join(TMP, 'hyperdhtd.sock')
@@ -471,8 +466,7 @@ async function main () {
     }
   }
   fs.rmSync(TMP, { recursive: true, force: true })
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed ? 1 : 0)
+  tally.finish()
 }
 
 main().catch((err) => { console.log('FAIL harness: ' + err.stack); process.exit(1) })

@@ -19,15 +19,9 @@ if (!DAEMON) { console.error('usage: daemon_cli_test.js --daemon PATH/hyperdhtd'
 
 const HOST = '127.0.0.1'
 const NODES = 10
-let passed = 0
-let failed = 0
-
-function check (name, ok, detail) {
-  if (ok) { passed++; console.log(`ok ${name}`) } else {
-    failed++
-    console.log(`FAIL ${name}${detail !== undefined ? ': ' + JSON.stringify(detail) : ''}`)
-  }
-}
+const { Tally } = require('./lib/daemons')
+const tally = new Tally()
+const check = tally.check.bind(tally)
 
 function runSync (argv) {
   return spawnSync(DAEMON, argv, { encoding: 'utf8', timeout: 10000 })
@@ -92,8 +86,7 @@ async function main () {
       { status: r.status, stderr: r.stderr })
   }
   await testnet()
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed ? 1 : 0)
+  tally.finish()
 }
 
 main().catch((err) => { console.log('FAIL harness: ' + err.stack); process.exit(1) })

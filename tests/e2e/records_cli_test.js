@@ -22,14 +22,9 @@ const DAEMON = arg('--daemon')
 const CTL = arg('--ctl')
 if (!DAEMON || !CTL) { console.error('usage: records_cli_test.js --daemon PATH --ctl PATH'); process.exit(2) }
 
-let passed = 0
-let failed = 0
-function check (name, ok, detail) {
-  if (ok) { passed++; console.log(`ok ${name}`) } else {
-    failed++
-    console.log(`FAIL ${name}${detail !== undefined ? ': ' + JSON.stringify(detail).slice(0, 600) : ''}`)
-  }
-}
+const { Tally } = require('./lib/daemons')
+const tally = new Tally()
+const check = tally.check.bind(tally)
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'hdht-rec-'))
 const SOCK = path.join(TMP, 'hyperdhtd.sock')
 const STATE = path.join(TMP, 'state')
@@ -344,8 +339,7 @@ async function main () {
     check('daemon exits 0 on SIGTERM', exit.code === 0, exit)
   }
   fs.rmSync(TMP, { recursive: true, force: true })
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(failed ? 1 : 0)
+  tally.finish()
 }
 
 main().catch((err) => { console.log('FAIL harness: ' + err.stack); process.exit(1) })
