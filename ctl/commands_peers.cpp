@@ -40,11 +40,16 @@ int finish_pipe(int in_fd, int out_fd, OpenCall& c) {
 }
 
 int cmd_listen(const Global& g, const std::vector<std::string>& args) {
-  const auto a = parse_args(args, {"--key", "--allow", "--forward"}, {"--keep"});
+  const auto a = parse_args(args, {"--key", "--allow", "--forward", "--relay-through"}, {"--keep"});
   if (!a.error.empty()) return usage_error("listen", a.error);
   if (!a.positional.empty()) return usage_error("listen", "unexpected argument " + a.positional[0]);
   json params = json::object();
   if (a.options.contains("--key")) params["key"] = a.options.at("--key");
+  if (a.options.contains("--relay-through")) {
+    if (!is_key(a.options.at("--relay-through")))
+      return usage_error("listen", "--relay-through needs the relay's public key (64 hex)");
+    params["relayThrough"] = a.options.at("--relay-through");
+  }
   if (a.all.contains("--allow")) {
     for (const auto& k : a.all.at("--allow"))
       if (!is_key(k)) return usage_error("listen", "--allow needs a public key (64 hex)");
@@ -165,12 +170,17 @@ int listen_tcp(const Global& g, const json& params, const std::string& where) {
 }
 
 int cmd_connect(const Global& g, const std::vector<std::string>& args) {
-  const auto a = parse_args(args, {"--key", "--listen"}, {});
+  const auto a = parse_args(args, {"--key", "--listen", "--relay-through"}, {});
   if (!a.error.empty()) return usage_error("connect", a.error);
   if (a.positional.size() != 1 || !is_key(a.positional[0]))
     return usage_error("connect", "needs the server's PUBKEY (64 hex)");
   json params = {{"publicKey", a.positional[0]}};
   if (a.options.contains("--key")) params["key"] = a.options.at("--key");
+  if (a.options.contains("--relay-through")) {
+    if (!is_key(a.options.at("--relay-through")))
+      return usage_error("connect", "--relay-through needs the relay's public key (64 hex)");
+    params["relayThrough"] = a.options.at("--relay-through");
+  }
   if (a.options.contains("--listen")) return listen_tcp(g, params, a.options.at("--listen"));
   OpenCall stream;
   const auto out = call_open(g.socket, "connect", params, g.timeout, stream);
@@ -217,7 +227,8 @@ int cmd_disconnect(const Global& g, const std::vector<std::string>& args) {
 
 const std::vector<Command>& connection_commands() {
   static const std::vector<Command> table = {
-      {"listen", "[--key NAME] [--allow PUBKEY]... [--forward ADDR] [--keep]",
+      {"listen",
+       "[--key NAME] [--allow PUBKEY]... [--forward ADDR] [--keep] [--relay-through PUBKEY]",
        "serve a key: pipe the first connection to stdin/stdout, or forward",
        "Starts a HyperDHT server on the key pair NAME (default: the default key) and announces\n"
        "it. Without --forward, like nc -l: waits for the first connection, then pipes it to\n"
@@ -229,6 +240,8 @@ const std::vector<Command>& connection_commands() {
        "                  or /unix/path) and keeps serving after hdhtctl exits, and after a\n"
        "                  restart (a standing intent; `unlisten` stops it)\n"
        "  --keep          keep the server (and restart it) without a listener\n"
+       "  --relay-through PUBKEY  offer clients this blind relay's public key (relayThrough);\n"
+       "                  default: the daemon's --relay-through\n"
        "Status lines (\"listening on KEY\", \"connection from KEY\") go to stderr.\n"
        "Exit codes: 0 stream ended cleanly, 1 error answer, 5 the stream broke.",
        cmd_listen},
@@ -240,13 +253,15 @@ const std::vector<Command>& connection_commands() {
        "Lists the daemon's servers: public key, key name, state, forward address or number of\n"
        "listeners, inbound connections so far, kept, allow-list size.",
        cmd_servers},
-      {"connect", "PUBKEY [--key NAME] [--listen [IPV4:]PORT]",
+      {"connect", "PUBKEY [--key NAME] [--listen [IPV4:]PORT] [--relay-through PUBKEY]",
        "connect to a server by key: stdin/stdout, or a local TCP port",
        "Connects to the server PUBKEY (holepunching as needed) as the key pair NAME (default:\n"
        "the default key). Like nc: pipes the stream to stdin/stdout; stdin's end ends the\n"
        "stream, the peer's end closes stdout. \"connected to KEY (path)\" goes to stderr.\n"
        "  --listen [IPV4:]PORT  instead, accept TCP connections there (default host 127.0.0.1)\n"
        "                        and open one P2P connection per TCP connection, until killed\n"
+       "  --relay-through PUBKEY  also pair through this blind relay (relayThrough); the first\n"
+       "                        path wins. Default: the daemon's --relay-through\n"
        "Exit codes: 0 stream ended cleanly, 1 the connect failed (PEER_NOT_FOUND,\n"
        "PEER_CONNECTION_FAILED, HOLEPUNCH_ABORTED, ... in the message), 5 the stream broke.",
        cmd_connect},

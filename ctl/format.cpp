@@ -49,6 +49,17 @@ std::string format_status(const json& s) {
   o << "default key: " << text(s.value("defaultKey", json())) << "\n"
     << "state dir:   "
     << (s.value("stateDir", json()).is_string() ? text(s["stateDir"]) : "(memory only)") << "\n";
+  if (const auto rt = s.value("relayThrough", json()); rt.is_string())
+    o << "relay through: " << text(rt) << " (default of connect and listen)\n";
+  if (const auto br = s.value("blindRelay", json()); br.is_object())
+    o << "blind relay: " << text(br.value("publicKey", json())) << " ("
+      << br.value("state", std::string("?")) << ", key " << br.value("key", std::string("?"))
+      << ")\n"
+      << "  sessions " << br.value("sessions", 0) << " (" << br.value("sessionsClosed", 0)
+      << " closed), pairings " << br.value("pairings", 0) << " (" << br.value("pairingsActive", 0)
+      << " active, " << br.value("pairingsRequested", 0) << " requested), relayed "
+      << br.value("packetsRelayed", 0) << " packets / " << br.value("bytesRelayed", 0)
+      << " bytes\n";
   for (const auto& n : s.value("nodes", json::array())) {
     const std::string id = text(n.value("id", json()));
     o << "  node " << n.value("index", 0) << "  " << address(n.value("address", json()))

@@ -9,6 +9,7 @@
 // afterwards.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,11 +28,14 @@ struct ControlServerConfig {
   unsigned max_clients = 64;
   std::size_t max_line = 1 << 20;     // bytes per request line, newline excluded
   std::size_t max_output = 16 << 20;  // bytes queued to one client before it is dropped
+  // A client with no complete request for this long, no answer owed and no listener is
+  // closed; 0 = never.
+  std::chrono::seconds idle_timeout{0};
 };
 
 struct ControlServerStats {
   std::uint64_t accepted = 0, rejected_busy = 0, requests = 0, bad_requests = 0, oversized = 0,
-                overflowed = 0;
+                overflowed = 0, idle_closed = 0;
   std::size_t clients = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "daemon/control_session.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,8 +18,36 @@ constexpr std::size_t kMaxEarly = 64 * 1024;
 
 ControlSession::ControlSession(asio::local::stream_protocol::socket socket,
                                std::shared_ptr<ControlShared> shared)
-    : socket_(std::move(socket)), linger_(socket_.get_executor()), shared_(std::move(shared)) {
+    : socket_(std::move(socket)),
+      linger_(socket_.get_executor()),
+      idle_(socket_.get_executor()),
+      shared_(std::move(shared)) {
   ++shared_->stats.clients;
+}
+
+void ControlSession::arm_idle(std::chrono::steady_clock::duration after) {
+  idle_.expires_after(after);
+  idle_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->on_idle_check();
+  });
+}
+
+bool ControlSession::busy() const {
+  return pending_ > 0 || !close_hooks_.empty() || hold_ != Hold::none || writing_ ||
+         close_after_flush_;
+}
+
+void ControlSession::on_idle_check() {
+  if (closed_) return;
+  const auto timeout = shared_->config.idle_timeout;
+  const auto quiet = std::chrono::steady_clock::now() - last_request_;
+  if (quiet < timeout) return arm_idle(timeout - quiet);
+  if (busy()) return arm_idle(timeout);
+  spdlog::debug("control: closing a client idle for {} s",
+                std::chrono::duration_cast<std::chrono::seconds>(quiet).count());
+  ++shared_->stats.idle_closed;
+  close();
 }
 
 ControlSession::~ControlSession() {
@@ -41,6 +70,7 @@ void ControlSession::run_close_hooks() {
 asio::awaitable<void> ControlSession::run(std::shared_ptr<ControlSession> /*self*/) {
   std::string buffer;
   const std::size_t cap = shared_->config.max_line + 1;  // the line and its newline
+  if (shared_->config.idle_timeout.count() > 0) arm_idle(shared_->config.idle_timeout);
   while (!closed_ && !close_after_flush_) {
     boost::system::error_code ec;
     const std::size_t n =
@@ -65,6 +95,7 @@ asio::awaitable<void> ControlSession::run(std::shared_ptr<ControlSession> /*self
       co_return;
     }
     if (ec) break;  // reset, or closed by the server: nothing can be answered
+    last_request_ = std::chrono::steady_clock::now();
     std::string_view line(buffer.data(), n - 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     handle_line(line);
@@ -147,6 +178,7 @@ void ControlSession::end_hold() {
 void ControlSession::maybe_hand_over() {
   if (closed_ || hold_ != Hold::upgrading || hold_reading_ || writing_ || !out_.empty()) return;
   closed_ = true;
+  idle_.cancel();
   auto target = std::move(upgrade_target_);
   target(std::move(socket_), std::move(early_));
   run_close_hooks();
@@ -214,6 +246,7 @@ void ControlSession::close() {
   if (closed_) return;
   closed_ = true;
   linger_.cancel();
+  idle_.cancel();
   out_.clear();
   out_bytes_ = 0;
   boost::system::error_code ignored;

@@ -9,6 +9,10 @@
 // the client sends is kept as the stream's first bytes, up to kMaxEarly), then either upgrades
 // it (the answer is written, then the socket is handed over and the session ends) or answers
 // with an error, after which the session closes.
+//
+// Idle clients (config.idle_timeout): a session with no complete request line for that long is
+// closed unless it is busy: an answer is owed (a lookup streaming, a connect running), a server
+// listens through it (a close hook is registered), it is held or writing.
 #pragma once
 
 #include <array>
@@ -48,6 +52,10 @@ class ControlSession final : public LineSink, public std::enable_shared_from_thi
   void upgrade(std::string line, UpgradeTarget target) override;
   void end_hold() override;
   void on_close(std::function<void()> hook) override;
+  void request_started() override { ++pending_; }
+  void request_finished() override {
+    if (pending_ > 0) --pending_;
+  }
   // Sends `line`, then closes once everything queued is written.
   void send_and_close(std::string line);
   void close();
@@ -64,9 +72,16 @@ class ControlSession final : public LineSink, public std::enable_shared_from_thi
   // the client could lose the error line that says why.
   void linger_close();
   void drain();
+  // The idle timeout: checked when it expires, re-armed while the client is busy.
+  void arm_idle(std::chrono::steady_clock::duration after);
+  void on_idle_check();
+  bool busy() const;
 
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer linger_;
+  boost::asio::steady_timer idle_;
+  std::chrono::steady_clock::time_point last_request_ = std::chrono::steady_clock::now();
+  std::size_t pending_ = 0;  // Responders still holding this session (answers owed)
   std::array<char, 4096> drain_buf_{};
   std::shared_ptr<ControlShared> shared_;
   std::deque<std::string> out_;

@@ -9,6 +9,7 @@
 #include "core/asio_runtime.hpp"
 #include "core/timer.hpp"
 #include "daemon/announcer.hpp"
+#include "daemon/blind_relay_role.hpp"
 #include "daemon/connections.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/dispatcher.hpp"
@@ -93,7 +94,18 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   // Connections and servers go before the announcer (servers use the same node, and their
   // streams must close before it does).
   Connections connections(ctx.get_executor(), options.max_connections, kAcceptTimeout);
-  Servers servers(ctx.get_executor(), ready_node, connections, options.max_servers);
+  Servers servers(ctx.get_executor(), ready_node, connections, options.max_servers,
+                  options.relay_through);
+  std::optional<crypto::KeyPair> relay_key;
+  if (options.blind_relay) {
+    relay_key = keys.get(options.blind_relay_key);
+    if (!relay_key) {
+      spdlog::critical("--blind-relay-key: no key named '{}' (hdhtctl keys)",
+                       options.blind_relay_key);
+      return 1;
+    }
+  }
+  BlindRelayRole relay(relay_key, options.blind_relay_key, ready_node);
   const auto [restored_announces, restored_records] =
       restore_intents(intents, keys, announcer, keeper);
   const std::size_t restored_servers = restore_server_intents(intents, keys, servers);
@@ -107,8 +119,8 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   };
   Dispatcher dispatcher;
   std::optional<ControlServer> control;
-  MethodContext mctx{runtime, options, runner,    keys,   health,       dispatcher, started,
-                     {},      ops,     announcer, keeper, save_intents, servers,    connections};
+  MethodContext mctx{runtime, options,   runner, keys,         health,  dispatcher,  started, {},
+                     ops,     announcer, keeper, save_intents, servers, connections, relay};
   mctx.metrics_text = [&] {
     MetricsSources src;
     src.runner = &runner;
@@ -120,6 +132,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     src.operations = ops.size();
     src.servers = &servers;
     src.connections = &connections;
+    src.relay = &relay;
     src.uptime_seconds = std::chrono::duration<double>(runtime.now() - started).count();
     return render_metrics(src);
   };
@@ -147,6 +160,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     const auto s = runner.summary();
     if (options.mode == Mode::testnet && s.bootstrapped < s.planned) return;
     restored = true;
+    relay.start();
     servers.start_restored();
     if (restored_announces + restored_records + restored_servers == 0) return;
     // Counted now: a `forget` may have come in while the node was bootstrapping.
@@ -194,6 +208,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     if (metrics_http) metrics_http->stop();
     servers.stop();
     connections.stop();
+    relay.stop();
     announcer.stop();
     keeper.stop();
     ops.clear();
@@ -217,6 +232,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     ops.clear();
     keeper.stop();
     servers.close_all();  // unannounced while the announces are withdrawn
+    relay.close();
     connections.stop();
     const auto t0 = runtime.now();
     announcer.withdraw_all(
@@ -241,6 +257,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
     cc.path = options.socket_path;
     cc.group = options.socket_group;
     cc.max_clients = options.max_clients;
+    cc.idle_timeout = options.control_idle_timeout;
     control.emplace(ctx.get_executor(), cc, dispatcher);
     std::string what;
     if (auto r = control->start(what); !r) {

@@ -23,6 +23,10 @@ struct Responder::State {
   }
   void release() {
     if (sink && held) sink->end_hold();
+    drop();
+  }
+  void drop() {
+    if (sink) sink->request_finished();
     sink.reset();
   }
   ~State() {
@@ -36,6 +40,7 @@ struct Responder::State {
 Responder::Responder(std::shared_ptr<LineSink> sink, json id, bool notification)
     : state_(std::make_shared<State>()) {
   state_->sink = std::move(sink);
+  if (state_->sink) state_->sink->request_started();
   state_->id = std::move(id);
   state_->notification = notification;
 }
@@ -67,7 +72,7 @@ void Responder::upgrade(json result, UpgradeTarget target) const {
     state_->sink->upgrade(
         state_->notification ? std::string() : rpc::result_line(state_->id, result),
         std::move(target));
-  state_->sink.reset();
+  state_->drop();
 }
 
 std::weak_ptr<LineSink> Responder::sink() const {

@@ -40,6 +40,10 @@ class LineSink {
   virtual void end_hold() = 0;
   // Runs once when the client's connection closes (or was handed over).
   virtual void on_close(std::function<void()> hook) = 0;
+  // A request's Responder took / let go of this sink: while any is held, the client is owed an
+  // answer and is not idle.
+  virtual void request_started() {}
+  virtual void request_finished() {}
 };
 
 // The handle a handler answers through. Copyable; the first result() or error() is the answer

@@ -161,6 +161,11 @@ std::optional<ServerIntent> parse_server(const json& e, std::string& why) {
       return fail(why, "bad forward address");
     s.forward = it->get<std::string>();
   }
+  if (const auto it = e.find("relayThrough"); it != e.end() && !it->is_null()) {
+    auto v = it->is_string() ? fixed_from_hex<32>(it->get<std::string>()) : std::nullopt;
+    if (!v) return fail(why, "bad relayThrough public key");
+    s.relay_through = *v;
+  }
   return s;
 }
 
@@ -276,10 +281,12 @@ std::string render_intents(const Intents& intents) {
     json allow = json::array();
     for (const auto& k : sv.allow)
       allow.push_back(to_hex(k));
-    servers.push_back({{"key", sv.key_name},
-                       {"publicKey", to_hex(sv.public_key)},
-                       {"allow", allow},
-                       {"forward", sv.forward.empty() ? json(nullptr) : json(sv.forward)}});
+    servers.push_back(
+        {{"key", sv.key_name},
+         {"publicKey", to_hex(sv.public_key)},
+         {"allow", allow},
+         {"forward", sv.forward.empty() ? json(nullptr) : json(sv.forward)},
+         {"relayThrough", sv.relay_through ? json(to_hex(*sv.relay_through)) : json(nullptr)}});
   }
   json root = intents.extra.is_object() ? intents.extra : json::object();
   root["version"] = kVersion;
@@ -401,6 +408,7 @@ std::size_t restore_server_intents(const Intents& intents, const KeyStore& keys,
     spec.key = *kp;
     spec.allow = sv.allow;
     spec.keep = true;
+    spec.relay_through = sv.relay_through;
     std::string why;
     if (!sv.forward.empty()) spec.forward = parse_local_address(sv.forward, why);
     servers.restore(std::move(spec));
@@ -413,8 +421,8 @@ Intents collect_intents(const Announcer& announcer, const RecordKeeper& keeper,
                         const Servers& servers) {
   Intents out;
   for (const auto& sv : servers.standing())
-    out.servers.push_back(
-        {sv.key_name, sv.key.public_key, sv.allow, sv.forward ? sv.forward->text : std::string()});
+    out.servers.push_back({sv.key_name, sv.key.public_key, sv.allow,
+                           sv.forward ? sv.forward->text : std::string(), sv.relay_through});
   for (const auto& a : announcer.list())
     out.announces.push_back({a.topic, a.key_name, a.key.public_key, a.relays});
   for (const auto& r : keeper.list()) {

@@ -8,7 +8,8 @@
 //    "announces": [{"topic": hex, "key": name, "publicKey": hex, "relays": ["a.b.c.d:port"]}],
 //    "records": [{"type": "immutable", "hash": hex, "value": VALUE},
 //                {"type": "mutable", "key": name, "publicKey": hex, "seq": n, "value": VALUE}],
-//    "servers": [{"key": name, "publicKey": hex, "allow": [hex], "forward": "ADDR" or null}]}
+//    "servers": [{"key": name, "publicKey": hex, "allow": [hex], "forward": "ADDR" or null,
+//                 "relayThrough": hex or null}]}
 //
 // VALUE is the control socket's {"encoding": "utf8"|"hex"|"base64", "data": "..."}. Top-level
 // members this version does not know (a later version's additions) are written back as they
@@ -21,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,7 +68,8 @@ struct ServerIntent {
   std::string key_name;
   Bytes32 public_key{};
   std::vector<Bytes32> allow;
-  std::string forward;  // empty: a kept listen without a forward
+  std::string forward;                     // empty: a kept listen without a forward
+  std::optional<Bytes32> relay_through{};  // asked for in the listen (not the daemon's default)
 };
 
 struct Intents {

@@ -13,6 +13,7 @@
 
 #include "core/runtime.hpp"
 #include "daemon/announcer.hpp"
+#include "daemon/blind_relay_role.hpp"
 #include "daemon/connections.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
@@ -43,6 +44,7 @@ struct MethodContext {
   std::function<void()> intents_changed;
   Servers& servers;          // listen
   Connections& connections;  // connect, accept, inbound streams
+  BlindRelayRole& relay;     // --blind-relay
 };
 
 // Node 0, the node the record methods run on; null (and `r` answered NOT_BOOTSTRAPPED) if it is

@@ -46,6 +46,10 @@ std::optional<std::vector<Bytes32>> read_allow(const json& params, const Respond
   return out;
 }
 
+json optional_hex(const std::optional<Bytes32>& key) {
+  return key ? json(to_hex(*key)) : json(nullptr);
+}
+
 json hex_list(const std::vector<Bytes32>& keys) {
   json out = json::array();
   for (const auto& k : keys)
@@ -54,10 +58,11 @@ json hex_list(const std::vector<Bytes32>& keys) {
 }
 
 void listen(MethodContext& ctx, const json& params, const Responder& r) {
-  ParamReader p(params, {"key", "allow", "forward", "keep"});
+  ParamReader p(params, {"key", "allow", "forward", "keep", "relayThrough"});
   const auto key_name = p.string("key").value_or(KeyStore::kDefaultName);
   const auto forward = p.string("forward");
   const auto keep = p.boolean("keep").value_or(false);
+  const auto relay_through = p.hex32("relayThrough");
   if (p.error()) return r.error(*p.error());
   auto allow = read_allow(params, r);
   if (!allow) return;
@@ -74,6 +79,7 @@ void listen(MethodContext& ctx, const json& params, const Responder& r) {
   spec.key = *kp;
   spec.allow = std::move(*allow);
   spec.keep = keep || forward;
+  spec.relay_through = relay_through;
   const auto listener = forward ? std::weak_ptr<LineSink>() : r.sink();
   ctx.servers.listen(spec, listener, [&ctx, r, spec](std::optional<rpc::Error> err, bool attached) {
     if (err) return r.error(*err);
@@ -83,6 +89,7 @@ void listen(MethodContext& ctx, const json& params, const Responder& r) {
               {"allow", hex_list(spec.allow)},
               {"forward", spec.forward ? json(spec.forward->text) : json(nullptr)},
               {"keep", spec.keep},
+              {"relayThrough", optional_hex(ctx.servers.relay_through(spec))},
               {"attached", attached}});
   });
 }
@@ -122,6 +129,7 @@ void servers(MethodContext& ctx, const json& params, const Responder& r) {
                     {"allow", hex_list(s.spec.allow)},
                     {"forward", s.spec.forward ? json(s.spec.forward->text) : json(nullptr)},
                     {"keep", s.spec.keep},
+                    {"relayThrough", optional_hex(ctx.servers.relay_through(s.spec))},
                     {"listeners", s.listeners},
                     {"connections", s.connections},
                     {"rejected", s.rejected},
@@ -130,12 +138,14 @@ void servers(MethodContext& ctx, const json& params, const Responder& r) {
 }
 
 void connect(MethodContext& ctx, const json& params, const Responder& r) {
-  ParamReader p(params, {"publicKey", "key"});
+  ParamReader p(params, {"publicKey", "key", "relayThrough"});
   const auto remote = p.hex32("publicKey", true);
   const auto key_name = p.string("key").value_or(KeyStore::kDefaultName);
+  const auto relay_through = p.hex32("relayThrough");
   if (p.error()) return r.error(*p.error());
   auto kp = named_key(ctx, key_name, r);
   if (!kp) return;
+  const auto relay = relay_through ? relay_through : ctx.options.relay_through;
   auto* node = serving_node(ctx, r);
   if (!node) return;
   if (ctx.connections.full()) return r.error(limit_error("connections", ctx.connections.max()));
@@ -148,10 +158,15 @@ void connect(MethodContext& ctx, const json& params, const Responder& r) {
   r.hold([&ctx, id] { ctx.connections.close(*id); });
   hyperdht::ConnectOptions o;
   o.key_pair = *kp;
+  if (relay) o.relay_through = [relay] { return relay; };
   auto pc = hyperdht::PeerConnect::start(
-      *node, *remote, o, [&ctx, r, id, info](Result<std::unique_ptr<core::SecretStream>> res) {
+      *node, *remote, o,
+      [&ctx, r, id, info, relay](Result<std::unique_ptr<core::SecretStream>> res) {
         const auto* stats = ctx.connections.connect_stats(*id);
         const char* path = stats ? hyperdht::connect_path_name(stats->path) : "none";
+        const bool relay_attempted = stats && stats->relay_attempted;
+        // Dropping the PeerConnect here is fine on every path: a relayed stream owns its relay
+        // connection (core/peer_connect.hpp).
         if (!ctx.connections.finish_connecting(*id, res.has_value())) return;
         if (!res) {
           spdlog::info("connect to {}: {}", to_hex(info.remote_public_key), res.error().message());
@@ -162,7 +177,9 @@ void connect(MethodContext& ctx, const json& params, const Responder& r) {
                              {"publicKey", to_hex(s.remote_public_key())},
                              {"localPublicKey", to_hex(s.public_key())},
                              {"handshakeHash", to_hex(s.handshake_hash())},
-                             {"path", path}};
+                             {"path", path},
+                             {"relayThrough", optional_hex(relay)},
+                             {"relayAttempted", relay_attempted}};
         auto stream = std::make_shared<std::unique_ptr<core::SecretAsyncStream>>(
             std::make_unique<core::SecretAsyncStream>(std::move(*res)));
         spdlog::info("connection {}: to {} ({})", *id, to_hex(info.remote_public_key), path);

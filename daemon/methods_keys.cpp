@@ -49,8 +49,9 @@ void add_key(MethodContext& ctx, const json& params, const Responder& r, bool ne
   r.result(key_json(*made));
 }
 
-// What keeps using the named key: standing announces, kept mutable records and servers ("" when
-// nothing). Removing it would leave those running under a key that no restart can restore.
+// What keeps using the named key: standing announces, kept mutable records, servers and the
+// blind relay ("" when nothing). Removing it would leave those running under a key that no restart
+// can restore.
 std::string key_users(const MethodContext& ctx, const std::string& name) {
   std::size_t announces = 0;
   for (const auto& a : ctx.announcer.list())
@@ -67,6 +68,7 @@ std::string key_users(const MethodContext& ctx, const std::string& name) {
   add(announces, "standing announce(s)");
   add(records, "kept mutable record(s)");
   add(servers, "server(s)");
+  add(ctx.relay.enabled() && ctx.relay.key_name() == name ? 1 : 0, "blind relay");
   return out;
 }
 

@@ -41,6 +41,22 @@ json node_json(std::size_t i, const dht::DhtNode& n) {
           {"tableSize", n.table().size()}};
 }
 
+// null when --blind-relay is off.
+json relay_json(const BlindRelayRole& relay) {
+  if (!relay.enabled()) return nullptr;
+  const auto s = relay.stats();
+  return {{"publicKey", to_hex(*relay.public_key())},
+          {"key", relay.key_name()},
+          {"state", blind_relay_state_name(relay.state())},
+          {"sessions", s.sessions_accepted},
+          {"sessionsClosed", s.sessions_closed},
+          {"pairingsRequested", s.pairings_requested},
+          {"pairings", s.pairings_matched},
+          {"pairingsActive", s.pairings_active},
+          {"packetsRelayed", s.packets_relayed},
+          {"bytesRelayed", s.bytes_relayed}};
+}
+
 void status(MethodContext& ctx, const json& params, const Responder& r) {
   ParamReader p(params, {});
   if (p.error()) return r.error(*p.error());
@@ -67,6 +83,9 @@ void status(MethodContext& ctx, const json& params, const Responder& r) {
       {"stateDir", ctx.options.state_dir.empty() ? json(nullptr) : json(ctx.options.state_dir)},
       {"servers", ctx.servers.size()},
       {"connections", ctx.connections.size()},
+      {"relayThrough",
+       ctx.options.relay_through ? json(to_hex(*ctx.options.relay_through)) : json(nullptr)},
+      {"blindRelay", relay_json(ctx.relay)},
       {"nodes", nodes},
   });
 }

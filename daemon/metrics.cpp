@@ -6,6 +6,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "core/datagram_socket.hpp"
+#include "daemon/blind_relay_role.hpp"
 #include "daemon/connections.hpp"
 #include "daemon/servers.hpp"
 
@@ -82,6 +83,32 @@ void render_connection_metrics(Writer& w, const Servers& servers, const Connecti
            "Bytes sent to peers by closed connections", u(c.bytes_to_peers));
   w.single("hyperdhtd_connection_received_bytes_total", "counter",
            "Bytes received from peers by closed connections", u(c.bytes_from_peers));
+}
+
+// blind-relay's Server of --blind-relay (only when the role is on).
+void render_relay_metrics(Writer& w, const BlindRelayRole& relay) {
+  const auto u = [](std::uint64_t v) { return static_cast<double>(v); };
+  const auto s = relay.stats();
+  w.single("hyperdhtd_blind_relay_listening", "gauge", "1 while the blind relay listens",
+           relay.state() == BlindRelayRole::State::listening ? 1 : 0);
+  w.single("hyperdhtd_blind_relay_sessions_total", "counter",
+           "Connections to the blind relay accepted as relay sessions", u(s.sessions_accepted));
+  w.single("hyperdhtd_blind_relay_sessions_closed_total", "counter", "Relay sessions closed",
+           u(s.sessions_closed));
+  w.single("hyperdhtd_blind_relay_sessions_refused_total", "counter",
+           "Relay sessions refused over the session cap", u(s.sessions_refused));
+  w.single("hyperdhtd_blind_relay_pairings_requested_total", "counter", "Pair requests received",
+           u(s.pairings_requested));
+  w.single("hyperdhtd_blind_relay_pairings_matched_total", "counter",
+           "Pairings matched (two peers linked through the relay)", u(s.pairings_matched));
+  w.single("hyperdhtd_blind_relay_pairings_pending", "gauge", "Pairings waiting for their peer",
+           u(s.pairings_pending));
+  w.single("hyperdhtd_blind_relay_pairings_active", "gauge", "Links relaying now",
+           u(s.pairings_active));
+  w.single("hyperdhtd_blind_relay_packets_total", "counter",
+           "UDX packets relayed (both directions)", u(s.packets_relayed));
+  w.single("hyperdhtd_blind_relay_bytes_total", "counter", "Bytes relayed (both directions)",
+           u(s.bytes_relayed));
 }
 
 }  // namespace
@@ -185,6 +212,7 @@ std::string render_metrics(const MetricsSources& src) {
   w.single("hyperdhtd_record_operations", "gauge", "Record operations of control clients running",
            static_cast<double>(src.operations));
   if (src.servers) render_connection_metrics(w, *src.servers, *src.connections);
+  if (src.relay && src.relay->enabled()) render_relay_metrics(w, *src.relay);
   if (src.control) {
     const auto& s = src.control->stats();
     w.single("hyperdhtd_control_clients", "gauge", "Connected control clients",
@@ -196,6 +224,8 @@ std::string render_metrics(const MetricsSources& src) {
     w.single("hyperdhtd_control_rejected_total", "counter",
              "Control clients refused or dropped (busy, oversized, not reading)",
              u(s.rejected_busy + s.oversized + s.overflowed));
+    w.single("hyperdhtd_control_idle_closed_total", "counter",
+             "Control clients closed after --control-idle-timeout", u(s.idle_closed));
   }
   return w.str();
 }

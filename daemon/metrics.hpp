@@ -14,6 +14,7 @@ namespace hdht::daemon {
 
 class Servers;
 class Connections;
+class BlindRelayRole;
 
 struct MetricsSources {
   const NodeRunner* runner = nullptr;
@@ -26,6 +27,7 @@ struct MetricsSources {
   double uptime_seconds = 0;
   const Servers* servers = nullptr;          // may be null (tests)
   const Connections* connections = nullptr;  // may be null (tests)
+  const BlindRelayRole* relay = nullptr;     // may be null (tests)
 };
 
 std::string render_metrics(const MetricsSources& sources);

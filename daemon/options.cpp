@@ -45,7 +45,11 @@ po::options_description describe() {
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
     ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"), "text, or json (one object per line)")
     ("status-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(60), "seconds between one-line status logs (0 = never)")
-    ("reannounce-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "how often standing announces and kept records are refreshed, in seconds (1 or more; records on storing nodes live 13-27 minutes)");
+    ("reannounce-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "how often standing announces and kept records are refreshed, in seconds (1 or more; records on storing nodes live 13-27 minutes)")
+    ("control-idle-timeout", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "close a control connection idle this long (no request, nothing running for it); 0 = never")
+    ("blind-relay", po::bool_switch(), "also serve as a blind relay for other peers' relayThrough (best on a persistent, unfirewalled node)")
+    ("blind-relay-key", po::value<std::string>()->value_name("NAME")->default_value("default"), "the key pair the blind relay listens on; its public key is what peers pass as relayThrough")
+    ("relay-through", po::value<std::string>()->value_name("PUBKEY"), "a blind relay's public key (64 hex): the relayThrough of connects and listens that name none");
   // clang-format on
   return opts;
 }
@@ -128,6 +132,15 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   o.max_connections = vm["max-connections"].as<unsigned>();
   if (o.max_servers == 0 || o.max_connections == 0)
     return fail("--max-servers and --max-connections must be at least 1");
+  o.control_idle_timeout = std::chrono::seconds(vm["control-idle-timeout"].as<unsigned>());
+  o.blind_relay = vm["blind-relay"].as<bool>();
+  o.blind_relay_key = vm["blind-relay-key"].as<std::string>();
+  if (vm.count("relay-through")) {
+    const auto hex = vm["relay-through"].as<std::string>();
+    o.relay_through = fixed_from_hex<32>(hex);
+    if (!o.relay_through)
+      return fail("--relay-through must be a public key (64 hex characters), not '" + hex + "'");
+  }
   o.socket_path = vm.count("socket") ? vm["socket"].as<std::string>() : default_socket_path();
   if (o.socket_path == "none") o.socket_path.clear();
   // sockaddr_un holds 108 bytes including the terminating NUL.

@@ -12,6 +12,7 @@
 #include <spdlog/common.h>
 
 #include "core/dht_config.hpp"
+#include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
 
 namespace hdht::daemon {
@@ -56,6 +57,16 @@ struct DaemonOptions {
   // --testnet, whose networks are throwaway).
   std::string state_dir;
   std::optional<Ipv4Address> metrics;  // --metrics host:port, off by default
+  // A control connection with no complete request for this long and nothing running for it
+  // (no answer owed, not a listener) is closed; 0 = never.
+  std::chrono::seconds control_idle_timeout{300};
+
+  // --blind-relay: node 0 also serves as a blind relay (blind-relay's Server) on the key pair
+  // named blind_relay_key; peers name its public key as their relayThrough.
+  bool blind_relay = false;
+  std::string blind_relay_key = "default";
+  // --relay-through: the relayThrough of connects and servers whose request names none.
+  std::optional<Bytes32> relay_through;
 };
 
 // The three public HyperDHT bootstrap nodes (hyperdht lib/constants.js BOOTSTRAP_NODES).

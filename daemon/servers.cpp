@@ -20,11 +20,12 @@ rpc::Error server_closed() {
 
 Servers::Servers(boost::asio::any_io_executor executor,
                  std::function<hyperdht::HyperDhtNode*()> node, Connections& connections,
-                 std::size_t max)
+                 std::size_t max, std::optional<Bytes32> default_relay_through)
     : executor_(std::move(executor)),
       node_(std::move(node)),
       connections_(connections),
-      max_(max) {}
+      max_(max),
+      default_relay_through_(default_relay_through) {}
 
 Servers::~Servers() {
   stop();
@@ -36,12 +37,16 @@ void Servers::listen(ServerSpec spec, std::weak_ptr<LineSink> listener, Done don
   const auto pk = spec.key.public_key;
   if (auto it = entries_.find(pk); it != entries_.end()) {
     auto& e = it->second;
-    if (e.spec.forward || spec.forward)
-      return done(rpc::Error{rpc::kExists,
-                             "a server already listens on " + to_hex(pk) + " (unlisten it first)",
-                             "SERVER_EXISTS",
-                             {}},
-                  false);
+    if (e.spec.forward || spec.forward ||
+        (spec.relay_through && spec.relay_through != e.spec.relay_through))
+      return done(
+          rpc::Error{rpc::kExists,
+                     "a server already listens on " + to_hex(pk) +
+                         (spec.forward || e.spec.forward ? "" : " with another relayThrough") +
+                         " (unlisten it first)",
+                     "SERVER_EXISTS",
+                     {}},
+          false);
     e.spec.keep = e.spec.keep || spec.keep;
     add_listener(pk, e, listener);
     if (e.state == State::listening) return done(std::nullopt, true);
@@ -105,6 +110,7 @@ void Servers::start(const Bytes32& pk, Entry& e) {
                  allowed ? "connection limit" : "not on the allow-list");
     return true;
   };
+  if (const auto relay = relay_through(e.spec)) o.relay_through = [relay] { return relay; };
   hyperdht::Server::Handlers h;
   h.on_connection = [this, pk](std::unique_ptr<core::SecretStream> s) {
     on_connection(pk, std::move(s));

@@ -38,6 +38,8 @@ struct ServerSpec {
   std::vector<Bytes32> allow;           // empty: any client
   std::optional<LocalAddress> forward;  // none: offered to listeners
   bool keep = false;                    // standing (always true with a forward)
+  // relayThrough asked for in the request; none: the daemon's --relay-through, if any.
+  std::optional<Bytes32> relay_through{};
 };
 
 class Servers {
@@ -54,14 +56,17 @@ class Servers {
     std::uint64_t rejected = 0;     // handshakes refused by the allow-list or the cap
   };
 
+  // default_relay_through: the relayThrough of servers whose spec names none.
   Servers(boost::asio::any_io_executor executor, std::function<hyperdht::HyperDhtNode*()> node,
-          Connections& connections, std::size_t max);
+          Connections& connections, std::size_t max,
+          std::optional<Bytes32> default_relay_through = std::nullopt);
   ~Servers();
   Servers(const Servers&) = delete;
   Servers& operator=(const Servers&) = delete;
 
   // Starts a server for spec.key, or adds `listener` to the one there (which must have no
-  // forward, nor may spec have one). done runs once the server listens (or failed).
+  // forward, nor may spec have one, nor name another relayThrough). done runs once the server
+  // listens (or failed).
   void listen(ServerSpec spec, std::weak_ptr<LineSink> listener, Done done);
   // Closes (and unannounces) the server of `public_key`; false if there is none.
   bool unlisten(const Bytes32& public_key);
@@ -69,6 +74,10 @@ class Servers {
   void restore(ServerSpec spec);
   void start_restored();
   bool contains(const Bytes32& public_key) const { return entries_.contains(public_key); }
+  // What a server of `spec` relays through: its own relayThrough, else the daemon's default.
+  std::optional<Bytes32> relay_through(const ServerSpec& spec) const {
+    return spec.relay_through ? spec.relay_through : default_relay_through_;
+  }
   std::vector<Listed> list() const;
   std::vector<ServerSpec> standing() const;
   // The servers listening on the named key.
@@ -102,6 +111,7 @@ class Servers {
   std::function<hyperdht::HyperDhtNode*()> node_;
   Connections& connections_;
   std::size_t max_;
+  std::optional<Bytes32> default_relay_through_;
   std::map<Bytes32, Entry> entries_;
   std::vector<std::unique_ptr<hyperdht::Server>> closing_;
   bool stopped_ = false;
