@@ -49,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/measure.hpp"
+#include "bench/proc_stats.hpp"
 #include "core/asio_runtime.hpp"
 #include "core/hyperdht_errors.hpp"
 #include "core/hyperdht_node.hpp"
@@ -131,31 +132,12 @@ Options parse(int argc, char** argv) {
 
 // ---- /proc ---------------------------------------------------------------------------------
 
-double proc_cpu(long pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(f, s)) return -1;
-  const auto close = s.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream in(s.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using bench::proc_status;
 
-double proc_status(long pid, std::string_view name) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
-        line[name.size()] == ':')
-      return std::strtod(line.c_str() + name.size() + 1, nullptr);
-  }
-  return -1;
+// Total CPU seconds of a process, -1 if it is gone.
+double cpu_seconds_of(long pid) {
+  const auto c = bench::proc_cpu(pid);
+  return c ? c->total() : -1;
 }
 
 struct UdpSocket {
@@ -199,8 +181,8 @@ struct Snapshot {
 
 Snapshot snapshot(long pid) {
   Snapshot s;
-  s.cpu = proc_cpu(pid);
-  const double kib = proc_status(pid, "VmRSS");
+  s.cpu = cpu_seconds_of(pid);
+  const double kib = proc_status(pid, "VmRSS").value_or(-1);
   s.rss_mib = kib < 0 ? -1 : kib / 1024.0;
   for (const auto& u : server_sockets(pid))
     s.drops += u.drops;
@@ -579,7 +561,7 @@ int main(int argc, char** argv) {
   if (status != 0 || !flood_started) return status ? status : 3;
 
   const auto& results = legit.results();
-  const double hwm_kib = proc_status(o.server_pid, "VmHWM");
+  const double hwm_kib = proc_status(o.server_pid, "VmHWM").value_or(-1);
   auto cores = [](const Snapshot& a, const Snapshot& b, double wall) -> json {
     if (a.cpu < 0 || b.cpu < 0 || wall <= 0) return nullptr;
     return std::round((b.cpu - a.cpu) / wall * 1000) / 1000;

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bench/measure.hpp"
+#include "bench/proc_stats.hpp"
 #include "protocol/rpc_message.hpp"
 
 using namespace hdht;
@@ -109,40 +110,9 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-struct ProcCpu {
-  double user = 0;
-  double system = 0;
-  double total() const { return user + system; }
-};
-
-std::optional<ProcCpu> proc_cpu(long pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(f, s)) return std::nullopt;
-  const auto close = s.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream in(s.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0;
-  unsigned long long stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return ProcCpu{static_cast<double>(utime) / tick, static_cast<double>(stime) / tick};
-}
-
-std::optional<double> proc_status(long pid, std::string_view name) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
-        line[name.size()] == ':')
-      return std::strtod(line.c_str() + name.size() + 1, nullptr);
-  }
-  return std::nullopt;
-}
+using bench::proc_cpu;
+using bench::proc_status;
+using bench::ProcCpu;
 
 // The kernel's drop counter of the UDP socket bound to ip:port (/proc/net/udp, last column).
 std::optional<double> socket_drops(const Ipv4Address& a) {
