@@ -99,6 +99,18 @@ int cmd_unlisten(const Global& g, const std::vector<std::string>& args) {
   });
 }
 
+int cmd_refresh(const Global& g, const std::vector<std::string>& args) {
+  const auto a = parse_args(args, {"--key"}, {});
+  if (!a.error.empty()) return usage_error("refresh", a.error);
+  if (a.positional.size() > 1) return usage_error("refresh", "takes at most one PUBKEY");
+  json params = json::object();
+  if (a.options.contains("--key")) params["key"] = a.options.at("--key");
+  if (!a.positional.empty()) params["publicKey"] = a.positional[0];
+  return invoke(g, "refresh", params, [](const json& r) {
+    return "refreshing " + r.value("publicKey", std::string()) + "\n";
+  });
+}
+
 std::string format_servers(const json& r) {
   std::string out;
   for (const auto& s : r.value("servers", json::array())) {
@@ -112,6 +124,11 @@ std::string format_servers(const json& r) {
     if (s.value("keep", false)) out += " kept";
     const auto allow = s.value("allow", json::array());
     if (!allow.empty()) out += " allow " + std::to_string(allow.size());
+    if (const auto addr = s.value("address", json()); addr.is_object())
+      out +=
+          " at " + addr.value("host", std::string()) + ":" + std::to_string(addr.value("port", 0));
+    const auto relays = s.value("relayAddresses", json::array());
+    if (!relays.empty()) out += " relays " + std::to_string(relays.size());
     out += "\n";
   }
   return out.empty() ? "no servers\n" : out;
@@ -249,9 +266,15 @@ const std::vector<Command>& connection_commands() {
        "Closes the server of PUBKEY (or of the key pair NAME, default: the default key),\n"
        "unannounces it and forgets it as a standing intent. Its connections stay open.",
        cmd_unlisten},
-      {"servers", "", "the servers: key, state, forward, connections",
+      {"refresh", "[--key NAME | PUBKEY]", "re-announce a server now",
+       "Asks the server of PUBKEY (or of the key pair NAME, default: the default key) to\n"
+       "re-announce itself at the next opportunity (server.refresh()), e.g. after a network\n"
+       "change the daemon could not see. Exit 1 (NO_SUCH_SERVER) if none is listening.",
+       cmd_refresh},
+      {"servers", "", "the servers: key, state, forward, connections, address",
        "Lists the daemon's servers: public key, key name, state, forward address or number of\n"
-       "listeners, inbound connections so far, kept, allow-list size.",
+       "listeners, inbound connections so far, kept, allow-list size, the address it is\n"
+       "reachable at (server.address()) and how many relays it is announced with.",
        cmd_servers},
       {"connect", "PUBKEY [--key NAME] [--listen [IPV4:]PORT] [--relay-through PUBKEY]",
        "connect to a server by key: stdin/stdout, or a local TCP port",

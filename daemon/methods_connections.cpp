@@ -118,6 +118,28 @@ void unlisten(MethodContext& ctx, const json& params, const Responder& r) {
   r.result({{"publicKey", to_hex(*pk)}, {"closed", true}});
 }
 
+void refresh(MethodContext& ctx, const json& params, const Responder& r) {
+  ParamReader p(params, {"publicKey", "key"});
+  const auto pk = server_key(ctx, p, r);
+  if (!pk) return;
+  if (!ctx.servers.refresh(*pk))
+    return r.error(
+        {rpc::kNotFound, "no server is listening on " + to_hex(*pk), "NO_SUCH_SERVER", {}});
+  r.result({{"publicKey", to_hex(*pk)}, {"refreshed", true}});
+}
+
+json server_address(const std::optional<hyperdht::ServerAddress>& a) {
+  if (!a) return nullptr;
+  return {{"host", a->host}, {"port", a->port}};
+}
+
+json address_list(const std::vector<Ipv4Address>& addrs) {
+  json out = json::array();
+  for (const auto& a : addrs)
+    out.push_back(a.to_string());
+  return out;
+}
+
 void servers(MethodContext& ctx, const json& params, const Responder& r) {
   ParamReader p(params, {});
   if (p.error()) return r.error(*p.error());
@@ -133,6 +155,8 @@ void servers(MethodContext& ctx, const json& params, const Responder& r) {
                     {"listeners", s.listeners},
                     {"connections", s.connections},
                     {"rejected", s.rejected},
+                    {"address", server_address(s.address)},
+                    {"relayAddresses", address_list(s.relay_addresses)},
                     {"ageMs", age_ms(s.since)}});
   r.result({{"servers", list}, {"max", ctx.servers.max()}});
 }
@@ -251,6 +275,7 @@ void add_connection_methods(Dispatcher& d, MethodContext& ctx) {
   d.add("listen", [&ctx](const json& params, Responder r) { listen(ctx, params, r); });
   d.add("unlisten", [&ctx](const json& params, Responder r) { unlisten(ctx, params, r); });
   d.add("servers", [&ctx](const json& params, Responder r) { servers(ctx, params, r); });
+  d.add("refresh", [&ctx](const json& params, Responder r) { refresh(ctx, params, r); });
   d.add("connect", [&ctx](const json& params, Responder r) { connect(ctx, params, r); });
   d.add("accept", [&ctx](const json& params, Responder r) { accept(ctx, params, r); });
   d.add("connections", [&ctx](const json& params, Responder r) { connections(ctx, params, r); });

@@ -230,13 +230,25 @@ void Servers::start_restored() {
 std::vector<Servers::Listed> Servers::list() const {
   std::vector<Listed> out;
   for (const auto& [pk, e] : entries_) {
-    Listed l{e.spec, e.state, e.since, 0, e.connections, e.rejected_full};
+    Listed l{e.spec, e.state, e.since, 0, e.connections, e.rejected_full, std::nullopt, {}};
     for (const auto& w : e.listeners)
       if (auto s = w.lock(); s && s->open()) ++l.listeners;
-    if (e.server) l.rejected += e.server->stats().firewall_rejected;
+    if (e.server) {
+      l.rejected += e.server->stats().firewall_rejected;
+      l.address = e.server->address();
+      l.relay_addresses = e.server->relay_addresses();
+    }
     out.push_back(std::move(l));
   }
   return out;
+}
+
+bool Servers::refresh(const Bytes32& public_key) {
+  const auto it = entries_.find(public_key);
+  if (it == entries_.end() || !it->second.server || it->second.state != State::listening)
+    return false;
+  it->second.server->refresh();
+  return true;
 }
 
 std::vector<ServerSpec> Servers::standing() const {

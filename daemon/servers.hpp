@@ -54,6 +54,8 @@ class Servers {
     std::size_t listeners = 0;
     std::uint64_t connections = 0;  // inbound streams so far
     std::uint64_t rejected = 0;     // handshakes refused by the allow-list or the cap
+    std::optional<hyperdht::ServerAddress> address;  // server.address(), once listening
+    std::vector<Ipv4Address> relay_addresses;        // the relays it is announced with
   };
 
   // default_relay_through: the relayThrough of servers whose spec names none.
@@ -70,6 +72,9 @@ class Servers {
   void listen(ServerSpec spec, std::weak_ptr<LineSink> listener, Done done);
   // Closes (and unannounces) the server of `public_key`; false if there is none.
   bool unlisten(const Bytes32& public_key);
+  // server.refresh(): re-announce at the next opportunity; false if no server of `public_key`
+  // is listening.
+  bool refresh(const Bytes32& public_key);
   // A kept server from the last run: listens at start_restored().
   void restore(ServerSpec spec);
   void start_restored();

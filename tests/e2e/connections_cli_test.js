@@ -114,6 +114,14 @@ async function forward () {
   check('curl through connect --listen reaches the forwarded HTTP server', r1.code === 0 && r1.out === 'hello over hyperdht /one', { r1, err: tunnel.err })
   const s = (await ctlJson(NODE_SOCK, ['servers'])).json
   check('servers lists the forward', s && s.servers.some((x) => x.publicKey === key && x.forward && x.keep && x.connections >= 1), s)
+  // The node runs --not-firewalled on 127.0.0.1: server.address() is that socket's address.
+  const mine = s && s.servers.find((x) => x.publicKey === key)
+  check('servers shows the server\'s address (server.address()) and its relays', mine && mine.address &&
+    mine.address.host === '127.0.0.1' && mine.address.port > 0 && Array.isArray(mine.relayAddresses), mine)
+  const rf = await ctl(NODE_SOCK, ['refresh', '--key', 'web'])
+  check('refresh --key web: exit 0, re-announcing', rf.status === 0 && rf.stdout.trim() === `refreshing ${key}`, rf)
+  const rfNone = await ctl(NODE_SOCK, ['refresh', crypto.randomBytes(32).toString('hex')])
+  check('refresh of a key nobody listens on: exit 1, NO_SUCH_SERVER', rfNone.status === 1 && /NO_SUCH_SERVER/.test(rfNone.stderr), rfNone)
   check('both sides drained after the HTTP exchange', await drained({ net: 0, node: 1 }))
   return { site, key, curl, tunnel }
 }
