@@ -3,7 +3,9 @@
 //
 //   connect_peer --role server --bootstrap HOST:PORT[,...] [--host H] [--seed HEX]
 //       an echo server (core::Server) on its own ephemeral node; prints
-//       {"ready":true,"publicKey":HEX,"firewalled":b} once announced, runs until SIGTERM/SIGINT.
+//       {"ready":true,"publicKey":HEX,"firewalled":b} once announced, runs until SIGTERM/SIGINT,
+//       then prints the server's counters as {"stats":{handshakes, invalid, rate_limited, ...}}
+//       (bench/suites/flood.sh reads whether the per-host handshake limit tripped).
 //   connect_peer --role client --bootstrap HOST:PORT[,...] --key HEX [--host H]
 //        [--sequential N] [--concurrent C] [--total T] [--timeout S]
 //       N sequential connects (core::PeerConnect), then T connects C at a time; each waits for
@@ -18,8 +20,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -171,6 +173,19 @@ class EchoServer {
       std::fprintf(stderr, "connect_peer: start: %s\n", r.error().message().c_str());
       std::exit(1);
     }
+  }
+
+  json stats() const {
+    const ServerStats& s = server_.stats();
+    return {{"handshakes", s.handshakes},
+            {"deduped", s.deduped},
+            {"invalid", s.invalid},
+            {"rate_limited", s.rate_limited},
+            {"firewall_rejected", s.firewall_rejected},
+            {"error_replies", s.error_replies},
+            {"connections", s.connections},
+            {"aborts", s.aborts},
+            {"direct_handshakes", s.direct_handshakes}};
   }
 
  private:
@@ -393,15 +408,20 @@ int main(int argc, char** argv) {
   crypto::init();
   boost::asio::io_context ctx;
   core::AsioRuntime runtime(ctx.get_executor());
-  boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (!ec) ctx.stop();
-  });
   // A hang guard for the client, not a figure.
   core::Timer guard(runtime);
   int status = 0;
   std::unique_ptr<EchoServer> server;
   std::unique_ptr<Client> client;
+  boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    if (server) {
+      std::printf("%s\n", json{{"stats", server->stats()}}.dump().c_str());
+      std::fflush(stdout);
+    }
+    ctx.stop();
+  });
   if (o->role == "server") {
     server = std::make_unique<EchoServer>(runtime, *o);
     server->start();

@@ -1,7 +1,7 @@
 // flood_handshake: the load side of bench/suites/flood.sh (scenario "handshake"). A hyperdht
-// server (C++ bench/flood_server or JS bench/js/connect.js --role server, on a JS testnet) is
-// flooded with PEER_HANDSHAKE requests sent straight to its node's UDP sockets from --sources
-// addresses 127.2.x.y, each carrying a random Noise IK message 1 (fresh ephemeral key per
+// server (C++ bench/connect_peer --role server or JS bench/js/connect.js --role server, on a JS
+// testnet) is flooded with PEER_HANDSHAKE requests sent straight to its node's UDP sockets from
+// --sources addresses 127.2.x.y, each carrying a random Noise IK message 1 (fresh ephemeral key per
 // request, so nothing is deduplicated and each one costs the server a Noise attempt: a DH before
 // the AEAD fails), at --rate requests per second (0: as fast as one thread can). Meanwhile a
 // legitimate C++ client (its own HyperDhtNode on 127.0.0.1, core::PeerConnect through the

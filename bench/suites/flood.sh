@@ -21,7 +21,7 @@
 # (one spinning thread at "max") and the node each get about one core, and the client's thread
 # competes with them for scheduling (its latency includes that).
 #
-# Scenario "handshake" (hs_VARIANT_*): a hyperdht echo server (C++ bench/flood_server, a
+# Scenario "handshake" (hs_VARIANT_*): a hyperdht echo server (C++ bench/connect_peer --role server, a
 # core::Server; JS bench/js/connect.js --role server, hyperdht 6.34's createServer) on its own
 # node in a JS testnet (4 nodes) is flooded by bench/flood_handshake: PEER_HANDSHAKE requests
 # sent straight to the server node's sockets, each with a random 144-byte Noise message 1 (a
@@ -56,7 +56,7 @@ hs_rate=${FLOOD_HS_RATE:-10000}
 hs_duration=${FLOOD_HS_DURATION:-6}
 hs_variants=${FLOOD_HS_VARIANTS-wide:64 narrow:4}
 port=${FLOOD_PORT:-$((20000 + RANDOM % 30000))}
-for f in rpc_server flood_rpc flood_handshake flood_server; do
+for f in rpc_server flood_rpc flood_handshake connect_peer; do
   [ -x "$build/bench/$f" ] || { echo "flood.sh: missing $build/bench/$f (build the bench targets)" >&2; exit 1; }
 done
 
@@ -139,7 +139,7 @@ hs_side() {
   local impl=$1 variant=$2 nsrc=$3 out=$tmp/$1.hs.$2
   echo '{}' > "$out.json"
   if [ "$impl" = cpp ]; then
-    "$build/bench/flood_server" --bootstrap "$bootstrap" > "$out.server" 2> "$out.server.err" &
+    "$build/bench/connect_peer" --role server --bootstrap "$bootstrap" > "$out.server" 2> "$out.server.err" &
   else
     node "$root/bench/js/connect.js" --role server --bootstrap "$bootstrap" > "$out.server" 2> "$out.server.err" &
   fi
