@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "connect_fixtures.hpp"
 #include "core/hyperdht_node.hpp"
 #include "core/hyperdht_server.hpp"
 #include "core/peer_connect.hpp"
@@ -25,42 +26,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Outcome {
-  bool settled = false;
-  std::error_code error;
-  std::unique_ptr<core::SecretStream> stream;
-};
-
-// A server echoing what it gets; keeps its inbound streams.
-struct Echo {
-  std::unique_ptr<Server> server;
-  std::vector<std::unique_ptr<core::SecretStream>> inbound;
-  bool listening = false;
-
-  Echo(HyperDhtNode& node, const crypto::KeyPair& kp, ServerOptions o) {
-    server = std::make_unique<Server>(node, std::move(o));
-    Server::Handlers sh;
-    sh.on_connection = [this](std::unique_ptr<core::SecretStream> s) {
-      core::SecretStream* raw = s.get();
-      core::SecretStream::Handlers h;
-      h.on_data = [raw](ByteView d) { (void)raw->write(d); };
-      s->set_handlers(std::move(h));
-      inbound.push_back(std::move(s));
-    };
-    server->set_handlers(std::move(sh));
-    server->listen(kp, [this](std::error_code ec) {
-      CHECK(!ec);
-      listening = true;
-    });
-  }
-};
-
 struct RouteNet {
   HTestnet t{91, HyperDhtConfig{}};
   HMember* srv = nullptr;
   HMember* cli = nullptr;
   crypto::KeyPair kp = HyperDhtNode::key_pair(Bytes32{});
-  std::unique_ptr<Echo> echo;
+  std::unique_ptr<EchoServer> echo;
 
   RouteNet() {
     REQUIRE(t.grow(8));
@@ -72,22 +43,16 @@ struct RouteNet {
   void listen(HyperDhtNode& node) {
     ServerOptions so;
     so.reusable_socket = true;
-    echo = std::make_unique<Echo>(node, kp, so);
+    echo = std::make_unique<EchoServer>(node, kp, so);
     REQUIRE(t.net.run_until([&] { return echo->listening; }, 60s));
   }
 
-  std::pair<std::unique_ptr<PeerConnect>, std::shared_ptr<Outcome>> connect(bool reusable = true) {
-    auto out = std::make_shared<Outcome>();
+  std::pair<std::unique_ptr<PeerConnect>, std::shared_ptr<Connected>> connect(
+      bool reusable = true) {
+    auto out = std::make_shared<Connected>();
     ConnectOptions o;
     o.reusable_socket = reusable;
-    auto c = PeerConnect::start(*cli->node, kp.public_key, std::move(o),
-                                [out](Result<std::unique_ptr<core::SecretStream>> r) {
-                                  out->settled = true;
-                                  if (r)
-                                    out->stream = std::move(*r);
-                                  else
-                                    out->error = r.error();
-                                });
+    auto c = start_connect(*cli->node, kp.public_key, out, std::move(o));
     REQUIRE(t.net.run_until([&] { return out->settled; }, 90s));
     INFO(out->error.message() << " cause " << c->stats().holepunch_cause.message());
     REQUIRE(out->stream);

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "connect_fixtures.hpp"
 #include "core/blind_relay_service.hpp"
 #include "core/connect_addresses.hpp"
 #include "core/hyperdht_errors.hpp"
@@ -30,25 +31,6 @@ using namespace hdht::hyperdht::testnet;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct Connected {
-  bool settled = false;
-  std::error_code error;
-  std::unique_ptr<core::SecretStream> stream;
-};
-
-// Starts a connect whose outcome lands in `out`.
-std::unique_ptr<PeerConnect> start_connect(HyperDhtNode& node, const Bytes32& pk,
-                                           std::shared_ptr<Connected> out, ConnectOptions o = {}) {
-  return PeerConnect::start(node, pk, std::move(o),
-                            [out](Result<std::unique_ptr<core::SecretStream>> r) {
-                              out->settled = true;
-                              if (r)
-                                out->stream = std::move(*r);
-                              else
-                                out->error = r.error();
-                            });
-}
 
 struct ConnectNet {
   HTestnet t{77, HyperDhtConfig{}};
@@ -73,34 +55,6 @@ struct ConnectNet {
     ann->on_done([&](std::error_code) { done = true; });
     ann->start();
     REQUIRE(t.net.run_until([&] { return done; }, 60s));
-  }
-};
-
-// An echo server on `node` listening on `kp`; keeps its inbound streams.
-struct EchoServer {
-  std::unique_ptr<Server> server;
-  std::vector<std::unique_ptr<core::SecretStream>> inbound;
-  std::string got;
-  bool listening = false;
-
-  EchoServer(HyperDhtNode& node, const crypto::KeyPair& kp, ServerOptions options = {}) {
-    server = std::make_unique<Server>(node, std::move(options));
-    Server::Handlers sh;
-    sh.on_connection = [this](std::unique_ptr<core::SecretStream> s) {
-      core::SecretStream* raw = s.get();
-      core::SecretStream::Handlers h;
-      h.on_data = [this, raw](ByteView d) {
-        got.append(d.begin(), d.end());
-        (void)raw->write(d);
-      };
-      s->set_handlers(std::move(h));
-      inbound.push_back(std::move(s));
-    };
-    server->set_handlers(std::move(sh));
-    server->listen(kp, [this](std::error_code ec) {
-      CHECK(!ec);
-      listening = true;
-    });
   }
 };
 
