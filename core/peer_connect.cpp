@@ -260,11 +260,8 @@ void ConnectSession::start_relay(const RelayPairing& pairing) {
 // session never owns the stream); on the stream's close the punch stops (the relay connection
 // ends through end_with).
 void ConnectSession::keep_with(core::UdxStream& relayed) {
-  auto& h = relayed.handlers();
-  h.on_close = [self = shared_from_this(), inner = std::move(h.on_close)](std::error_code ec) {
-    self->on_relayed_close();
-    if (inner) inner(ec);
-  };
+  relayed.add_close_hook(
+      [self = shared_from_this()](std::error_code) { self->on_relayed_close(); });
 }
 
 void ConnectSession::on_relayed_close() {

@@ -125,12 +125,9 @@ void RelayConnection::end() {
 }
 
 void RelayConnection::end_with(core::UdxStream& relayed) {
-  auto& h = relayed.handlers();
-  h.on_close = [this, alive = std::weak_ptr<int>(alive_),
-                inner = std::move(h.on_close)](std::error_code ec) {
+  relayed.add_close_hook([this, alive = std::weak_ptr<int>(alive_)](std::error_code) {
     if (!alive.expired()) end();
-    if (inner) inner(ec);
-  };
+  });
 }
 
 bool RelayConnection::is_relay(const core::UdxSocket& socket,

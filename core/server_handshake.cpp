@@ -352,15 +352,13 @@ void InboundHandshake::on_relay_paired(core::UdxSocket& socket, std::uint32_t re
   relayed_raw_ = &(*stream)->raw();
   relay_->end_with(*relayed_raw_);
   // The stream owns the relay connection from now on (its handlers are not called again: the
-  // pairing was its last event).
-  auto& rh = relayed_raw_->handlers();
-  rh.on_close = [relay = relay_, inner = std::move(rh.on_close)](std::error_code ec) {
-    if (inner) inner(ec);
-  };
+  // pairing was its last event): the hook only holds it, until the stream goes.
+  relayed_raw_->add_close_hook([relay = relay_](std::error_code) { (void)relay; });
   paired_relay_ = relay_;
   relay_.reset();  // the stream's hook keeps it
-  rh.on_firewall = [this, alive = std::weak_ptr<int>(alive_), weak = paired_relay_](
-                       core::UdxSocket& s, const Ipv4Address& from) {
+  relayed_raw_->handlers().on_firewall = [this, alive = std::weak_ptr<int>(alive_),
+                                          weak = paired_relay_](core::UdxSocket& s,
+                                                                const Ipv4Address& from) {
     if (alive.expired() || from.port == 0) return false;
     if (auto relay = weak.lock(); relay && relay->is_relay(s, from)) return false;
     upgrade(s, from);

@@ -18,15 +18,11 @@ void SocketRoutes::add(const Bytes32& public_key, core::UdxStream& connected) {
     ++counters_.added;
   }
   pool_.set_reusable(socket, true);
-  // The stream's owner (its SecretStream) installed this handler; ours runs first and leaves it.
-  auto& h = connected.handlers();
-  h.on_close = [alive = std::weak_ptr<SocketRoutes*>(alive_), public_key, socket,
-                inner = std::move(h.on_close)](std::error_code ec) {
-    if (ec) {
-      if (auto self = alive.lock()) (*self)->on_stream_error(public_key, socket);
-    }
-    if (inner) inner(ec);
-  };
+  connected.add_close_hook(
+      [alive = std::weak_ptr<SocketRoutes*>(alive_), public_key, socket](std::error_code ec) {
+        if (!ec) return;
+        if (auto self = alive.lock()) (*self)->on_stream_error(public_key, socket);
+      });
 }
 
 std::optional<SocketRoute> SocketRoutes::get(const Bytes32& public_key) const {

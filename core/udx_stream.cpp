@@ -918,10 +918,17 @@ void UdxStream::close(std::error_code ec) {
   retransmit_.clear();
   drop_out_of_order();
   inflight_ = 0;
-  if (handlers_.on_close) {
-    auto cb = std::move(handlers_.on_close);
-    cb(ec);  // last: it may destroy us
-  }
+  // Last, from locals: a hook or on_close may destroy us.
+  auto hooks = std::move(close_hooks_);
+  close_hooks_.clear();
+  auto cb = std::move(handlers_.on_close);
+  for (auto it = hooks.rbegin(); it != hooks.rend(); ++it)
+    (*it)(ec);
+  if (cb) cb(ec);
+}
+
+void UdxStream::add_close_hook(std::function<void(std::error_code)> hook) {
+  close_hooks_.push_back(std::move(hook));
 }
 
 }  // namespace hdht::core

@@ -110,6 +110,11 @@ class UdxStream {
 
   void set_handlers(Handlers handlers) { handlers_ = std::move(handlers); }
   Handlers& handlers() noexcept { return handlers_; }
+  // Runs `hook` when the stream closes, before on_close and whoever set it, the most recently
+  // added first. For what a stream must tell or keep alive besides its owner (a relay
+  // connection, a connect session, a socket route); the hooks go with the stream object if it
+  // never closes, and survive set_handlers().
+  void add_close_hook(std::function<void(std::error_code)> hook);
 
   // Local only, nothing is sent (spec §2.2); sends an ack owed to data that came before.
   // Errors: already_connected, not_connected if closed.
@@ -276,6 +281,7 @@ class UdxStream {
   Runtime& runtime_;
   std::uint32_t id_;
   Handlers handlers_;
+  std::vector<std::function<void(std::error_code)>> close_hooks_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
   UdxStreamState state_ = UdxStreamState::unconnected;
