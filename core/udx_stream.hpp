@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <unordered_map>
 #include <vector>
@@ -67,6 +68,7 @@ struct UdxStreamCounters {
   std::uint64_t invalid_sack_blocks = 0;
   std::uint64_t heartbeats_sent = 0;
   std::uint64_t tail_loss_probes = 0;
+  std::uint64_t recovery_probes = 0;  // ours: a resent hole that nothing else could show lost
   std::uint64_t bytes_delivered = 0;
   std::uint64_t bytes_acked = 0;
   std::uint64_t pacing_waits = 0;  // the pacing budget ran out and the 1 ms timer was armed
@@ -267,6 +269,8 @@ class UdxStream {
   void on_rto();
   void arm_tlp();
   void on_tlp();
+  bool recovery_probe_wanted() const;
+  void send_recovery_probe(std::int64_t now_us);
   void on_zero_window_probe();
   void arm_keepalive();
 
@@ -323,6 +327,10 @@ class UdxStream {
   bool reordering_seen_ = false;
   std::uint32_t zwp_backoff_ms_ = 0;
   bool tlp_outstanding_ = false;  // a probe was sent and no RTT sample has come since
+  // The cumulative ack at the last recovery probe and how many were sent at that value.
+  static constexpr std::uint32_t kMaxRecoveryProbes = 2;
+  std::optional<std::uint32_t> recovery_probe_at_;
+  std::uint32_t recovery_probes_here_ = 0;
   Timer rto_timer_;
   Timer rack_timer_;
   Timer tlp_timer_;
