@@ -181,6 +181,7 @@ class EchoServer {
             {"deduped", s.deduped},
             {"invalid", s.invalid},
             {"rate_limited", s.rate_limited},
+            {"handshake_slots_full", s.handshake_slots_full},
             {"firewall_rejected", s.firewall_rejected},
             {"error_replies", s.error_replies},
             {"connections", s.connections},

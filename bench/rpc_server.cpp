@@ -3,10 +3,12 @@
 // table is filled with synthetic nodes so that FIND_NODE replies carry 20 closer nodes, as in a
 // big network. bench/js/rpc_server.js is the same node in JS, filled with the same nodes.
 //
-//   rpc_server --port P [--nodes N]
+//   rpc_server --port P [--nodes N] [--request-rate-limit R] [--request-rate-burst B]
 //
+// The per-host request limit is the node's default (RpcIoConfig::request_rate_limit) unless
+// given; 0 turns it off (bench/suites/rpc.sh does: its load comes from one address on purpose).
 // Prints {"ready":true,"pid":..,"port":..,"table_size":..} once the table is filled, then
-// serves until SIGINT/SIGTERM.
+// serves until SIGINT/SIGTERM, and then prints {"stats":{"rate_limited_requests":..,...}}.
 #include <unistd.h>
 
 #include <csignal>
@@ -57,15 +59,22 @@ std::size_t fill_table(dht::DhtNode& node, std::uint32_t count) {
 int main(int argc, char** argv) {
   std::uint16_t port = 0;
   std::uint32_t nodes = 5000;
+  core::SourceRateLimit limit = dht::RpcIoConfig{}.request_rate_limit;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view a = argv[i];
     if (a == "--port")
       port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
     else if (a == "--nodes")
       nodes = static_cast<std::uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+    else if (a == "--request-rate-limit")
+      limit.per_second = std::strtod(argv[i + 1], nullptr);
+    else if (a == "--request-rate-burst")
+      limit.burst = std::strtod(argv[i + 1], nullptr);
   }
   if (port == 0) {
-    std::fprintf(stderr, "usage: rpc_server --port P [--nodes N]\n");
+    std::fprintf(stderr,
+                 "usage: rpc_server --port P [--nodes N] [--request-rate-limit R] "
+                 "[--request-rate-burst B]\n");
     return 2;
   }
 
@@ -74,6 +83,7 @@ int main(int argc, char** argv) {
   const Ipv4Address host{{127, 0, 0, 1}, port};
   auto config = dht::DhtConfig::bootstrapper(port, host);
   config.io.bind_host = host;
+  config.io.request_rate_limit = limit;
   dht::DhtNode node(runtime, config);
   // The table's id is node_id(host:port) only once the node is persistent, after bootstrap.
   node.events().ready = [&] {
@@ -87,6 +97,13 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
+    const auto& st = node.io().stats();
+    std::printf(
+        "{\"stats\":{\"rate_limited_requests\":%llu,\"limited_hosts\":%zu,"
+        "\"dropped_malformed\":%llu}}\n",
+        static_cast<unsigned long long>(st.rate_limited_requests), node.io().rate_limited_hosts(),
+        static_cast<unsigned long long>(st.dropped_malformed));
+    std::fflush(stdout);
     node.destroy();
     ctx.stop();
   });

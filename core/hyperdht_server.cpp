@@ -23,7 +23,8 @@ Server::Server(HyperDhtNode& node, ServerOptions options, Handlers handlers)
     : node_(node),
       options_(std::move(options)),
       handlers_(std::move(handlers)),
-      rate_limiter_(options_.rate_limit) {}
+      rate_limiter_(options_.rate_limit),
+      rejected_(options_.max_rejected_remembered) {}
 
 Server::~Server() {
   leave_node();
@@ -155,6 +156,7 @@ void Server::clear_all() {
   auto slots = std::move(slots_);
   slots_.clear();
   connects_.clear();
+  rejected_.clear();
   slots.clear();
 }
 
@@ -183,6 +185,18 @@ void Server::on_handshake(const ServerHandshake& in, const dht::IncomingRequest&
     ++stats_.deduped;
     auto& slot = slots_[it->second];
     return respond(slot ? reply_of(*slot->hs) : std::nullopt);
+  }
+
+  // Both before any table change or Noise step (a keyed hash of msg1 is all they cost): under a
+  // flood of copies, or of msg1s beyond the cap, they are all that runs.
+  const std::uint64_t tombstone = rejected_.key_of(in.noise);
+  if (rejected_.contains(tombstone, node_.runtime().now())) {
+    ++stats_.deduped;
+    return respond(std::nullopt);  // the reference's null for a rejected duplicate
+  }
+  if (options_.max_handshakes != 0 && connects_.size() >= options_.max_handshakes) {
+    ++stats_.handshake_slots_full;
+    return respond(std::nullopt);
   }
 
   const Ipv4Address client = in.peer_address ? *in.peer_address : req.from().addr;
@@ -226,6 +240,12 @@ void Server::on_handshake(const ServerHandshake& in, const dht::IncomingRequest&
   }
   auto it = connects_.find(k);
   if (it == connects_.end() || !slots_[it->second]) return respond(std::nullopt);
+  if (slots_[it->second]->hs->state() == InboundState::rejected) {
+    // Its reply is silence, which a tombstone replays as well as the whole slot would.
+    rejected_.add(tombstone, node_.runtime().now() + options_.handshake_clear_wait);
+    clear(it->second, in.noise);
+    return respond(std::nullopt);
+  }
   respond(reply_of(*slots_[it->second]->hs));
 }
 

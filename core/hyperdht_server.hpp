@@ -5,6 +5,11 @@
 // each PEER_HOLEPUNCH goes to the handshake its id names. Connections arrive as responder
 // SecretStreams on on_connection.
 //
+// Unlike the reference, a rejected msg1 (undecryptable, or refused by the firewall) gives its slot
+// back at once and leaves only a tombstone (RejectedHandshakes) so a copy of it stays unanswered
+// without a second decryption; and at most ServerOptions::max_handshakes slots are held: a new
+// msg1 beyond that is dropped before any crypto (ServerStats::handshake_slots_full).
+//
 // relayThrough (ServerOptions::relay_through) pairs streams through a blind relay
 // (server_handshake.hpp); a relayed stream owns its relay connection (it ends when the stream
 // closes and goes with the stream object, also after the server closed). reusable_socket keeps
@@ -34,6 +39,7 @@
 #include "core/server_handshake.hpp"
 #include "core/server_options.hpp"
 #include "core/server_rate_limit.hpp"
+#include "core/server_rejected.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/crypto.hpp"
 
@@ -72,8 +78,11 @@ class Server {
   bool listening() const noexcept { return state_ == State::listening; }
   bool closed() const noexcept { return state_ == State::closed; }
   const ServerStats& stats() const noexcept { return stats_; }
-  // Handshakes held now (pending, or finished and waiting to be forgotten).
+  // Handshakes held now (pending, or finished and waiting to be forgotten); at most
+  // ServerOptions::max_handshakes (when not 0). Rejected msg1s hold none.
   std::size_t handshakes_held() const noexcept { return connects_.size(); }
+  // Rejected msg1s remembered now (at most ServerOptions::max_rejected_remembered).
+  std::size_t rejected_remembered() const noexcept { return rejected_.size(); }
   const ServerAnnouncer* announcer() const noexcept { return announcer_.get(); }
 
  private:
@@ -109,6 +118,7 @@ class Server {
   std::vector<std::optional<Slot>> slots_;
   std::unordered_map<std::string, std::uint64_t> connects_;
   HandshakeRateLimiter rate_limiter_;
+  RejectedHandshakes rejected_;
   ServerStats stats_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

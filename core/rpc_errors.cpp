@@ -25,6 +25,8 @@ const char* rpc_error_message(RpcErrc e) noexcept {
       return "No token received for closest node";
     case RpcErrc::bind_failed:
       return "Could not bind a socket";
+    case RpcErrc::datagram_too_large:
+      return "Request too large for a datagram (2048 bytes)";
   }
   return "Unknown error";
 }
@@ -67,6 +69,8 @@ const char* rpc_error_name(RpcErrc e) noexcept {
       return "NO_TOKEN";
     case RpcErrc::bind_failed:
       return "BIND_FAILED";
+    case RpcErrc::datagram_too_large:
+      return "DATAGRAM_TOO_LARGE";
   }
   return "UNKNOWN";
 }

@@ -15,6 +15,10 @@ enum class RpcErrc {
   commit_failed,        // every commit of a query failed (the last commit's error is logged)
   no_token,             // "No token received for closest node" (automatic commit)
   bind_failed,          // no port could be bound (start-up)
+  // Ours: a request that encodes to more than a datagram any peer reads whole (2048 bytes), so
+  // it was never sent (RpcIoStats::oversized_requests). Not named REQUEST_TOO_LARGE: the control
+  // socket already uses that name for an overlong request line.
+  datagram_too_large,
 };
 
 const std::error_category& rpc_category() noexcept;

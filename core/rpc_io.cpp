@@ -66,7 +66,11 @@ struct RpcIo::Impl {
   };
 
   Impl(RpcIo& owner, Runtime& runtime)
-      : io(owner), drain_timer(runtime), timeout_timer(runtime), by_tid(64, nullptr) {}
+      : io(owner),
+        drain_timer(runtime),
+        timeout_timer(runtime),
+        by_tid(64, nullptr),
+        request_limiter(owner.config_.request_rate_limit) {}
 
   RpcIo& io;
   core::Timer drain_timer;
@@ -83,6 +87,7 @@ struct RpcIo::Impl {
   std::deque<Queued> pending;  // sends waiting for the congestion window (FIFO)
 
   std::optional<rpc::TokenSecrets> secrets;
+  core::SourceRateLimiter request_limiter;
   int rotate_countdown = 10;
   std::uint32_t next_tid = 0;
   std::uint16_t bound_server_port = 0;
@@ -213,7 +218,8 @@ struct RpcIo::Impl {
   // drops the cut remainder as malformed. Sent, this request could only time out, and the
   // timeout would evict a healthy node from the table (and queries would send down hints about
   // it): a 60000-byte put emptied a testnet node's table. So it is never sent, and fails on the
-  // next tick (not inside request()) with message_size, which no caller mistakes for a dead node.
+  // next tick (not inside request()) with datagram_too_large, which no caller mistakes for a dead
+  // node.
   void refuse_oversized(Slot* s) {
     ++io.stats_.oversized_requests;
     // Out of the in-flight set now: it holds no tid. The congestion window is not credited: a
@@ -224,7 +230,7 @@ struct RpcIo::Impl {
       --io.stats_.active;
     }
     s->doomed = true;
-    s->doom_error = std::make_error_code(std::errc::message_size);
+    s->doom_error = make_error_code(RpcErrc::datagram_too_large);
     arm_timeout(s, io.runtime_.now());
   }
 
@@ -760,6 +766,12 @@ void RpcIo::on_message(DatagramSocket& socket, ByteView data, const Ipv4Address&
   const bool external = &socket != this->socket();
 
   if (type == rpc::kRequestType) {
+    // Before decoding: an over-limit request costs a map lookup and nothing else, and gets no
+    // reply (one would make the flood's spoofed source the victim of an amplification).
+    if (impl_->request_limiter.enabled() && !impl_->request_limiter.allow(from, runtime_.now())) {
+      ++stats_.rate_limited_requests;
+      return;
+    }
     auto decoded = rpc::decode_request(data);
     if (!decoded) {
       ++stats_.dropped_malformed;
@@ -830,6 +842,10 @@ Bytes32 RpcIo::token(const Ipv4Address& addr, int i) {
 
 std::size_t RpcIo::inflight() const noexcept {
   return impl_->inflight.size();
+}
+
+std::size_t RpcIo::rate_limited_hosts() const noexcept {
+  return impl_->request_limiter.hosts();
 }
 
 }  // namespace hdht::dht

@@ -24,6 +24,7 @@
 #include "core/datagram_socket.hpp"
 #include "core/rpc_errors.hpp"
 #include "core/runtime.hpp"
+#include "core/source_rate_limiter.hpp"
 #include "protocol/bytes.hpp"
 #include "protocol/ipv4.hpp"
 #include "protocol/result.hpp"
@@ -78,8 +79,8 @@ struct RequestSpec {
 
 struct RequestCallbacks {
   std::function<void(const Reply&)> on_response;
-  // RpcErrc::request_timeout / request_destroyed / io_suspended, or std::errc::message_size for
-  // a request too large for any peer to read (never sent; see RpcIoStats::oversized_requests).
+  // RpcErrc::request_timeout / request_destroyed / io_suspended, or datagram_too_large for a
+  // request too large for any peer to read (never sent; see RpcIoStats::oversized_requests).
   std::function<void(std::error_code)> on_error;
   // After each transmission's timeout, before the retry decision (queries mark visits slow).
   std::function<void()> on_cycle;
@@ -162,6 +163,16 @@ struct RpcIoConfig {
   Duration drain_interval = std::chrono::milliseconds(750);
   int rotate_secrets_every = 10;     // drains
   std::size_t max_inflight = 65536;  // hard cap (tids are 16 bit); further requests fail at once
+  // Incoming requests per source IPv4 host (ours; dht-rpc has none): over the limit a request
+  // is dropped unread and unanswered, as a reply to a possibly spoofed source is what a flood
+  // wants (FIND_NODE answers ~2.5x its size). Generous, so legitimate use never meets it: a
+  // query sends each node it visits one request (up to 3 retries, a commit), upkeep a few a
+  // minute; even many nodes behind one NAT, or a network's nodes all starting against one
+  // bootstrap node, stay far below 500/s after a burst of 1000 (60 JS nodes and a 5-node daemon
+  // on 127.0.0.1, one host to the limit, ran 900 record operations within 100/s: a 5x margin,
+  // docs/security.md). It bounds what one host costs (500/s is ~0.25% of a core) and gets
+  // reflected to a spoofed victim, not what many hosts do. Either field 0: off.
+  core::SourceRateLimit request_rate_limit{.burst = 1000, .per_second = 500};
 };
 
 struct RpcIoStats {
@@ -176,8 +187,10 @@ struct RpcIoStats {
   std::uint64_t dropped_malformed = 0;  // undecodable datagrams
   std::uint64_t dropped_unmatched = 0;  // responses with no request in flight
   std::uint64_t invalid_tokens = 0;     // requests answered with INVALID_TOKEN
+  // Requests dropped unread by the per-host limit (RpcIoConfig::request_rate_limit).
+  std::uint64_t rate_limited_requests = 0;
   // Messages longer than a receive buffer (DatagramSocket::kReceiveBufferSize), which no peer
-  // could read whole: requests failed with std::errc::message_size instead of being sent, and
+  // could read whole: requests failed with RpcErrc::datagram_too_large instead of being sent, and
   // replies or relays not sent (a reply sheds its closer nodes first if that makes it fit).
   std::uint64_t oversized_requests = 0;
   std::uint64_t oversized_replies = 0;
@@ -244,6 +257,8 @@ class RpcIo {
   std::size_t inflight() const noexcept;
   const RpcIoStats& stats() const noexcept { return stats_; }
   const CongestionWindow& congestion() const noexcept { return congestion_; }
+  // Source hosts the request limit currently tracks (at most SourceRateLimiter::kMaxHosts).
+  std::size_t rate_limited_hosts() const noexcept;
 
  private:
   // Implementation detail; declared here so RequestHandle/IncomingRequest can reach it.

@@ -1,18 +1,12 @@
 // HandshakeRateLimiter: a token bucket per client IPv4 host for new inbound handshakes (beyond
 // the reference, which has none: every new msg1 costs a Noise DH, a UDX stream and possibly a
-// holepunch socket). Hosts whose bucket is full again are forgotten, so the table only holds
-// hosts that sent recently; it is also capped, dropping the fullest entries first.
+// holepunch socket). The bucket table is core::SourceRateLimiter's (the dht-rpc request limit of
+// RpcIo uses the same): hosts whose bucket is full again are forgotten, at most 4096 are kept.
 //
 // Not thread-safe; runs on the node's executor.
 #pragma once
 
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <unordered_map>
-
-#include "core/runtime.hpp"
-#include "protocol/ipv4.hpp"
+#include "core/source_rate_limiter.hpp"
 
 namespace hdht::hyperdht {
 
@@ -22,29 +16,14 @@ namespace hdht::hyperdht {
 // bounds a flood without touching ordinary use. (It was 32 / 16 per second, which capped the
 // connect benchmark's C++ server at exactly 16 connects per second.)
 struct HandshakeRateLimit {
-  double burst = 256;       // 0 disables the limit
+  double burst = 256;       // 0 disables the limit (so does per_second 0)
   double per_second = 128;  // refill rate
 };
 
-class HandshakeRateLimiter {
+class HandshakeRateLimiter : public core::SourceRateLimiter {
  public:
-  static constexpr std::size_t kMaxHosts = 4096;
-
-  explicit HandshakeRateLimiter(HandshakeRateLimit limit) : limit_(limit) {}
-  // Takes one token from the host's bucket; false when it is empty.
-  bool allow(const Ipv4Address& from, core::TimePoint now);
-  std::size_t hosts() const noexcept { return buckets_.size(); }
-
- private:
-  struct Bucket {
-    double tokens = 0;
-    core::TimePoint last{};
-  };
-  double refill(Bucket& b, core::TimePoint now) const;
-  void prune(core::TimePoint now);
-
-  HandshakeRateLimit limit_;
-  std::unordered_map<std::uint32_t, Bucket> buckets_;
+  explicit HandshakeRateLimiter(HandshakeRateLimit limit)
+      : SourceRateLimiter({limit.burst, limit.per_second}) {}
 };
 
 }  // namespace hdht::hyperdht

@@ -67,6 +67,9 @@ std::optional<TransportError> send_request(const std::string& path, const std::s
     const auto n = ::send(fd.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      // Closed before it read the request (a refusal during a connection flood): what the daemon
+      // wrote before closing is still readable, and says why.
+      if (errno == EPIPE || errno == ECONNRESET) break;
       return TransportError{errno_text("cannot send to " + path)};
     }
     sent += static_cast<std::size_t>(n);

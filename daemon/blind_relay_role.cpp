@@ -5,8 +5,12 @@
 namespace hdht::daemon {
 
 BlindRelayRole::BlindRelayRole(std::optional<crypto::KeyPair> key_pair, std::string key_name,
-                               std::function<hyperdht::HyperDhtNode*()> node)
-    : key_pair_(std::move(key_pair)), key_name_(std::move(key_name)), node_(std::move(node)) {
+                               std::function<hyperdht::HyperDhtNode*()> node,
+                               std::size_t max_handshakes)
+    : key_pair_(std::move(key_pair)),
+      key_name_(std::move(key_name)),
+      node_(std::move(node)),
+      max_handshakes_(max_handshakes) {
   if (key_pair_) state_ = State::waiting_for_node;
 }
 
@@ -28,7 +32,10 @@ void BlindRelayRole::start() {
         "blind relay: the node is ephemeral (for now, or for good with --ephemeral): a relay is "
         "best on a persistent, unfirewalled node (--persistent)");
   state_ = State::starting;
-  service_ = std::make_unique<hyperdht::BlindRelayService>(*node);
+  hyperdht::ServerOptions o;
+  o.max_handshakes = max_handshakes_;
+  service_ = std::make_unique<hyperdht::BlindRelayService>(*node, hyperdht::BlindRelayLimits{},
+                                                           std::move(o));
   service_->listen(*key_pair_, [this, alive = std::weak_ptr(alive_)](std::error_code ec) {
     if (alive.expired()) return;
     if (ec) {

@@ -8,6 +8,7 @@
 // Lifetime: stop() (or destruction) before the nodes go. Not thread-safe: the node's executor.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,9 +24,10 @@ class BlindRelayRole {
  public:
   enum class State { off, waiting_for_node, starting, listening, failed, closed };
 
-  // `key_pair` nullopt: the role is off.
+  // `key_pair` nullopt: the role is off. max_handshakes: its server's (ServerOptions).
   BlindRelayRole(std::optional<crypto::KeyPair> key_pair, std::string key_name,
-                 std::function<hyperdht::HyperDhtNode*()> node);
+                 std::function<hyperdht::HyperDhtNode*()> node,
+                 std::size_t max_handshakes = hyperdht::ServerOptions{}.max_handshakes);
   ~BlindRelayRole();
   BlindRelayRole(const BlindRelayRole&) = delete;
   BlindRelayRole& operator=(const BlindRelayRole&) = delete;
@@ -48,6 +50,7 @@ class BlindRelayRole {
   std::optional<crypto::KeyPair> key_pair_;
   std::string key_name_;
   std::function<hyperdht::HyperDhtNode*()> node_;
+  std::size_t max_handshakes_;
   State state_ = State::off;
   std::unique_ptr<hyperdht::BlindRelayService> service_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

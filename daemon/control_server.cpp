@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "daemon/control_session.hpp"
 
@@ -20,10 +21,18 @@ namespace hdht::daemon {
 namespace asio = boost::asio;
 using stream = asio::local::stream_protocol;
 
+namespace {
+// After a failed accept (EMFILE, ENFILE, ENOBUFS): the connection stays in the backlog and the
+// listener stays readable, so accepting again at once would spin until a descriptor frees up.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+}  // namespace
+
 struct ControlServer::Core : std::enable_shared_from_this<Core> {
-  explicit Core(asio::any_io_executor ex) : acceptor(ex) {}
+  explicit Core(asio::any_io_executor ex) : acceptor(ex), retry(ex) {}
 
   stream::acceptor acceptor;
+  asio::steady_timer retry;
+  bool accept_failing = false;  // logged once per run of failures
   std::shared_ptr<ControlShared> shared = std::make_shared<ControlShared>();
   std::vector<std::weak_ptr<ControlSession>> sessions;
   dev_t dev = 0;
@@ -35,9 +44,20 @@ struct ControlServer::Core : std::enable_shared_from_this<Core> {
         [self = shared_from_this()](const boost::system::error_code& ec, stream::socket socket) {
           if (self->stopped) return;
           if (ec == asio::error::operation_aborted) return;
-          if (!ec) self->on_accept(std::move(socket));
-          // Other errors (EMFILE, ECONNABORTED) concern one connection; keep listening.
-          self->accept_next();
+          if (!ec) {
+            self->accept_failing = false;
+            self->on_accept(std::move(socket));
+            return self->accept_next();
+          }
+          // Keep listening, after a pause (see kAcceptRetry).
+          if (!self->accept_failing)
+            spdlog::warn("control: cannot accept a client: {}; retrying every {} ms", ec.message(),
+                         kAcceptRetry.count());
+          self->accept_failing = true;
+          self->retry.expires_after(kAcceptRetry);
+          self->retry.async_wait([self](const boost::system::error_code& e) {
+            if (!e && !self->stopped) self->accept_next();
+          });
         });
   }
 
@@ -46,7 +66,7 @@ struct ControlServer::Core : std::enable_shared_from_this<Core> {
     auto session = std::make_shared<ControlSession>(std::move(socket), shared);
     if (shared->stats.clients > shared->config.max_clients) {
       ++shared->stats.rejected_busy;
-      session->send_and_close(rpc::error_line(
+      session->refuse(rpc::error_line(
           nullptr, {rpc::kBusy,
                     "too many clients (" + std::to_string(shared->config.max_clients) + ")",
                     "TOO_MANY_CLIENTS",
@@ -137,6 +157,7 @@ void ControlServer::stop() {
   const bool listening = c.acceptor.is_open();
   boost::system::error_code ignored;
   c.acceptor.close(ignored);
+  c.retry.cancel();
   for (auto& w : c.sessions)
     if (auto s = w.lock()) s->close();
   c.sessions.clear();

@@ -12,6 +12,8 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto kLinger = std::chrono::seconds(2);
+// Refused clients that may linger at once; beyond, a refusal costs no descriptor after it returns.
+constexpr std::size_t kMaxRefusalsLingering = 8;
 // Stream bytes a client may send before its upgrade is answered; beyond, it is not read.
 constexpr std::size_t kMaxEarly = 64 * 1024;
 }  // namespace
@@ -51,7 +53,8 @@ void ControlSession::on_idle_check() {
 }
 
 ControlSession::~ControlSession() {
-  --shared_->stats.clients;
+  if (!refused_) --shared_->stats.clients;
+  if (lingering_) --shared_->refusals_lingering;
   run_close_hooks();
 }
 
@@ -201,6 +204,22 @@ void ControlSession::send_and_close(std::string line) {
   send_line(std::move(line));
   close_after_flush_ = true;
   if (!writing_) linger_close();
+}
+
+void ControlSession::refuse(std::string line) {
+  refused_ = true;
+  --shared_->stats.clients;
+  if (shared_->refusals_lingering < kMaxRefusalsLingering) {
+    lingering_ = true;
+    ++shared_->refusals_lingering;
+    return send_and_close(std::move(line));
+  }
+  // The line is far smaller than a fresh socket's buffer, and a Unix socket keeps written bytes
+  // readable by the client after the close (unlike TCP, unread input does not discard them).
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
+  socket_.write_some(asio::buffer(line), ignored);
+  close();
 }
 
 void ControlSession::linger_close() {

@@ -35,6 +35,7 @@ struct ControlShared {
   ControlServerConfig config;
   const Dispatcher* dispatcher = nullptr;  // null once the server stops
   ControlServerStats stats;
+  std::size_t refusals_lingering = 0;  // refused clients still being told why (refuse())
 };
 
 class ControlSession final : public LineSink, public std::enable_shared_from_this<ControlSession> {
@@ -58,6 +59,11 @@ class ControlSession final : public LineSink, public std::enable_shared_from_thi
   }
   // Sends `line`, then closes once everything queued is written.
   void send_and_close(std::string line);
+  // A client refused at the door (TOO_MANY_CLIENTS): not counted as a client; told why like
+  // send_and_close(), or, while kMaxRefusalsLingering others linger (a connection flood), with
+  // one non-blocking write and an immediate close, so a flood cannot pin a descriptor per
+  // connection for the linger time.
+  void refuse(std::string line);
   void close();
 
  private:
@@ -89,6 +95,8 @@ class ControlSession final : public LineSink, public std::enable_shared_from_thi
   bool writing_ = false;
   bool close_after_flush_ = false;
   bool closed_ = false;
+  bool refused_ = false;    // refuse(): not in stats.clients
+  bool lingering_ = false;  // refuse(): counted in refusals_lingering
   enum class Hold { none, held, upgrading, ending };
   Hold hold_ = Hold::none;
   bool hold_reading_ = false;  // read_held() is still reading

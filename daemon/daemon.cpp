@@ -95,7 +95,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   // streams must close before it does).
   Connections connections(ctx.get_executor(), options.max_connections, kAcceptTimeout);
   Servers servers(ctx.get_executor(), ready_node, connections, options.max_servers,
-                  options.relay_through);
+                  options.relay_through, options.max_handshakes);
   std::optional<crypto::KeyPair> relay_key;
   if (options.blind_relay) {
     relay_key = keys.get(options.blind_relay_key);
@@ -105,7 +105,7 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
       return 1;
     }
   }
-  BlindRelayRole relay(relay_key, options.blind_relay_key, ready_node);
+  BlindRelayRole relay(relay_key, options.blind_relay_key, ready_node, options.max_handshakes);
   const auto [restored_announces, restored_records] =
       restore_intents(intents, keys, announcer, keeper);
   const std::size_t restored_servers = restore_server_intents(intents, keys, servers);
@@ -157,6 +157,9 @@ int run_daemon(boost::asio::io_context& ctx, const DaemonOptions& options, int a
   bool restored = false;
   const auto restore_when_ready = [&] {
     if (restored || !ready_node()) return;
+    // Bootstrapped without reaching anyone (bootstrap nodes down): put nothing out yet, or it
+    // would fail and wait a whole --reannounce-interval; the runner calls again once it joins.
+    if (options.mode == Mode::nodes && ready_node()->dht().table().size() == 0) return;
     const auto s = runner.summary();
     if (options.mode == Mode::testnet && s.bootstrapped < s.planned) return;
     restored = true;

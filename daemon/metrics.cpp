@@ -73,6 +73,15 @@ void render_connection_metrics(Writer& w, const Servers& servers, const Connecti
            u(c.connect_failed));
   w.single("hyperdhtd_connections_rejected_total", "counter",
            "Connections refused at --max-connections", u(c.rejected_full));
+  const auto hs = servers.handshake_totals();
+  w.single("hyperdhtd_server_handshakes", "gauge",
+           "Inbound handshakes the servers hold (in progress or just finished)", u(hs.held));
+  w.single("hyperdhtd_server_handshakes_full_total", "counter",
+           "Handshakes dropped because their server held --max-handshakes", u(hs.slots_full));
+  w.single("hyperdhtd_server_handshakes_rate_limited_total", "counter",
+           "Handshakes dropped by the per-host handshake rate limit", u(hs.rate_limited));
+  w.single("hyperdhtd_server_handshakes_invalid_total", "counter",
+           "Handshakes whose Noise message did not decrypt", u(hs.invalid));
   w.single("hyperdhtd_connections_unaccepted_total", "counter",
            "Inbound streams closed because no listener accepted them in time", u(c.accept_expired));
   w.single("hyperdhtd_connections_closed_total", "counter", "Piped connections closed",
@@ -162,6 +171,15 @@ std::string render_metrics(const MetricsSources& src) {
            [&](N n) { return u(io(n).dropped_unmatched); });
   w.family("dht_invalid_tokens_total", "counter", "Requests refused for a bad token", nodes,
            [&](N n) { return u(io(n).invalid_tokens); });
+  w.family("dht_rate_limited_requests_total", "counter",
+           "Requests dropped unanswered by the per-host limit (--request-rate-limit)", nodes,
+           [&](N n) { return u(io(n).rate_limited_requests); });
+  w.family("dht_oversized_requests_total", "counter",
+           "Requests of ours not sent: too large for a datagram", nodes,
+           [&](N n) { return u(io(n).oversized_requests); });
+  w.family("dht_oversized_replies_total", "counter",
+           "Replies or relays not sent: too large for a datagram", nodes,
+           [&](N n) { return u(io(n).oversized_replies); });
 
   // UDP socket counters (the sockets libudx would own), since the current sockets were bound.
   w.family("udx_bytes_transmitted", "counter", "Bytes sent", nodes,

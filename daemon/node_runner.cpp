@@ -11,6 +11,13 @@ namespace hdht::daemon {
 namespace {
 
 constexpr std::array<std::uint8_t, 4> kLoopback{127, 0, 0, 1};
+// A node whose bootstrap nodes did not answer still counts as bootstrapped (as in dht-rpc), and
+// the reference asks them again only every 8 ticks (40 s). A daemon started before its network
+// (boot order, a bootstrap node restarting) should join within seconds of it coming up: one
+// FIND_NODE per bootstrap address per interval while the table is empty, checked every second
+// so that the join (and the intents waiting for it) is noticed soon after the answer.
+constexpr auto kRejoinInterval = std::chrono::seconds(5);
+constexpr auto kRejoinCheck = std::chrono::seconds(1);
 
 std::string describe_address(const std::optional<Ipv4Address>& a) {
   return a ? a->to_string() : std::string("unknown");
@@ -65,6 +72,8 @@ std::vector<dht::DhtConfig> plan_nodes(const DaemonOptions& o,
       break;
     }
   }
+  for (auto& c : out)
+    c.io.request_rate_limit = o.request_rate_limit;
   return out;
 }
 
@@ -75,7 +84,8 @@ NodeRunner::NodeRunner(core::Runtime& runtime, std::vector<dht::DhtConfig> confi
       configs_(std::move(configs)),
       status_interval_(status_interval),
       on_fatal_(std::move(on_fatal)),
-      status_timer_(runtime) {}
+      status_timer_(runtime),
+      rejoin_timer_(runtime) {}
 
 NodeRunner::~NodeRunner() {
   destroy();
@@ -108,6 +118,7 @@ Result<void> NodeRunner::start_node(std::size_t i) {
   };
   hyper_.push_back(std::move(node));
   nodes_.push_back(n);
+  alone_.push_back(false);
   if (auto r = n->start(); !r) return r;
   spdlog::debug("node {} bound to {}", i, describe_address(n->address()));
   return {};
@@ -122,6 +133,16 @@ void NodeRunner::on_ready(std::size_t i) {
       i, describe_address(n.address()), describe_address(n.nat_address()), n.firewalled(),
       !n.ephemeral(), n.table().size());
   ++ready_;
+  if (n.table().size() == 0 && !configs_[i].bootstrap.empty()) {
+    std::string addrs;
+    for (const auto& b : configs_[i].bootstrap)
+      addrs += (addrs.empty() ? "" : ", ") + b.to_string();
+    spdlog::warn(
+        "node {} reached no other node: no bootstrap node answered ({}); asking again every {} s",
+        i, addrs, kRejoinInterval.count());
+    alone_[i] = true;
+    arm_rejoin();
+  }
   if (nodes_.size() < configs_.size() && i + 1 == nodes_.size()) {
     if (auto r = start_node(i + 1); !r) {
       const std::string msg =
@@ -144,6 +165,25 @@ void NodeRunner::arm_status() {
     log_status();
     if (on_change_) on_change_();
     arm_status();
+  });
+}
+
+void NodeRunner::arm_rejoin() {
+  rejoin_timer_.expires_after(kRejoinCheck, [this] {
+    const bool ask = ++rejoin_checks_ % (kRejoinInterval / kRejoinCheck) == 0;
+    bool waiting = false;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!alone_[i]) continue;
+      if (const auto size = nodes_[i]->table().size(); size > 0) {
+        alone_[i] = false;
+        spdlog::info("node {} joined the network: table {}", i, size);
+        if (on_change_) on_change_();
+        continue;
+      }
+      if (ask) nodes_[i]->refresh();  // with an empty table the query asks the bootstrap nodes
+      waiting = true;
+    }
+    if (waiting) arm_rejoin();
   });
 }
 
@@ -186,6 +226,7 @@ void NodeRunner::destroy() {
   if (destroyed_) return;
   destroyed_ = true;
   status_timer_.cancel();
+  rejoin_timer_.cancel();
   for (auto& n : nodes_)
     n->destroy();
 }

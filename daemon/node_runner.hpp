@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -65,6 +66,7 @@ class NodeRunner {
   void on_ready(std::size_t i);
   void log_status() const;
   void arm_status();
+  void arm_rejoin();
 
   core::Runtime& runtime_;
   std::vector<dht::DhtConfig> configs_;
@@ -74,6 +76,11 @@ class NodeRunner {
   std::function<void(std::string)> on_fatal_;
   std::function<void()> on_change_;
   core::Timer status_timer_;
+  // Nodes that bootstrapped without reaching any other node: asked to refresh every few
+  // seconds until one answers (see kRejoinInterval).
+  core::Timer rejoin_timer_;
+  std::vector<bool> alone_;
+  std::uint64_t rejoin_checks_ = 0;
   std::size_t ready_ = 0;
   bool destroyed_ = false;
 };

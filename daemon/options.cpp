@@ -20,6 +20,10 @@ namespace {
 
 po::options_description describe() {
   po::options_description opts("Options (the same names, without --, work in the --config file)");
+  // The core's default (RpcIoConfig::request_rate_limit), in whole numbers.
+  const auto limit = dht::RpcIoConfig{}.request_rate_limit;
+  const auto per_second = static_cast<unsigned>(limit.per_second);
+  const auto burst = static_cast<unsigned>(limit.burst);
   // Flags are bool_switch so that a config file can say `persistent = true`.
   // clang-format off
   opts.add_options()
@@ -40,6 +44,9 @@ po::options_description describe() {
     ("max-clients", po::value<unsigned>()->value_name("N")->default_value(64), "control socket clients served at once; more are told TOO_MANY_CLIENTS")
     ("max-servers", po::value<unsigned>()->value_name("N")->default_value(32), "servers (listen) at once; more are refused with LIMIT_REACHED")
     ("max-connections", po::value<unsigned>()->value_name("N")->default_value(256), "P2P connections at once (connect, accept, forwards); more are refused")
+    ("request-rate-limit", po::value<unsigned>()->value_name("PER_SECOND")->default_value(per_second), "DHT requests answered per second from one IPv4 host, after a burst of --request-rate-burst; more are dropped unanswered (0 = no limit)")
+    ("request-rate-burst", po::value<unsigned>()->value_name("N")->default_value(burst), "requests one host may send at once before --request-rate-limit applies (0 = no limit)")
+    ("max-handshakes", po::value<unsigned>()->value_name("N")->default_value(1024), "inbound handshakes each server holds at once (in progress or just finished); more are dropped unanswered; 0 = no limit")
     ("state-dir", po::value<std::string>()->value_name("DIR"), "keys and routing-table snapshot (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/hyperdhtd, else ~/.local/state/hyperdhtd; --testnet: none, keys in memory)")
     ("metrics", po::value<std::string>()->value_name("HOST:PORT"), "serve Prometheus metrics over HTTP on host:port (off by default; e.g. 127.0.0.1:9478)")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
@@ -132,6 +139,9 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   o.max_connections = vm["max-connections"].as<unsigned>();
   if (o.max_servers == 0 || o.max_connections == 0)
     return fail("--max-servers and --max-connections must be at least 1");
+  o.request_rate_limit.per_second = vm["request-rate-limit"].as<unsigned>();
+  o.request_rate_limit.burst = vm["request-rate-burst"].as<unsigned>();
+  o.max_handshakes = vm["max-handshakes"].as<unsigned>();
   o.control_idle_timeout = std::chrono::seconds(vm["control-idle-timeout"].as<unsigned>());
   o.blind_relay = vm["blind-relay"].as<bool>();
   o.blind_relay_key = vm["blind-relay-key"].as<std::string>();

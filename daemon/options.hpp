@@ -53,6 +53,12 @@ struct DaemonOptions {
   unsigned max_clients = 64;
   unsigned max_servers = 32;       // `listen` servers at once
   unsigned max_connections = 256;  // P2P connections at once (connecting, waiting, piping)
+  // Incoming DHT requests per source IPv4 host, every node (--request-rate-limit/-burst); either
+  // 0 turns the limit off.
+  core::SourceRateLimit request_rate_limit = dht::RpcIoConfig{}.request_rate_limit;
+  // Inbound handshakes each server (listen, the blind relay) holds at once
+  // (hyperdht::ServerOptions::max_handshakes); 0 = no limit.
+  unsigned max_handshakes = 1024;
   // Keys and the routing-table snapshot; empty = keep keys in memory only (the default of
   // --testnet, whose networks are throwaway).
   std::string state_dir;

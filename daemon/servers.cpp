@@ -20,12 +20,25 @@ rpc::Error server_closed() {
 
 Servers::Servers(boost::asio::any_io_executor executor,
                  std::function<hyperdht::HyperDhtNode*()> node, Connections& connections,
-                 std::size_t max, std::optional<Bytes32> default_relay_through)
+                 std::size_t max, std::optional<Bytes32> default_relay_through,
+                 std::size_t max_handshakes)
     : executor_(std::move(executor)),
       node_(std::move(node)),
       connections_(connections),
       max_(max),
-      default_relay_through_(default_relay_through) {}
+      default_relay_through_(default_relay_through),
+      max_handshakes_(max_handshakes) {}
+
+namespace {
+
+void add_handshakes(Servers::HandshakeTotals& t, const hyperdht::Server& s, bool live) {
+  if (live) t.held += s.handshakes_held();
+  t.slots_full += s.stats().handshake_slots_full;
+  t.rate_limited += s.stats().rate_limited;
+  t.invalid += s.stats().invalid;
+}
+
+}  // namespace
 
 Servers::~Servers() {
   stop();
@@ -97,6 +110,7 @@ void Servers::start(const Bytes32& pk, Entry& e) {
     return;
   }
   hyperdht::ServerOptions o;
+  o.max_handshakes = max_handshakes_;
   o.firewall = [this, allow = e.spec.allow, pk](const Bytes32& remote, const msg::NoisePayload&,
                                                 const Ipv4Address&) {
     const bool allowed =
@@ -205,6 +219,7 @@ bool Servers::unlisten(const Bytes32& pk) {
     closing_.push_back(std::move(server));
     raw->close([this, raw, alive = std::weak_ptr(alive_)] {
       if (alive.expired()) return;
+      add_handshakes(retired_, *raw, false);
       std::erase_if(closing_, [raw](const auto& s) { return s.get() == raw; });
     });
   }
@@ -241,6 +256,15 @@ std::vector<Servers::Listed> Servers::list() const {
     out.push_back(std::move(l));
   }
   return out;
+}
+
+Servers::HandshakeTotals Servers::handshake_totals() const {
+  HandshakeTotals t = retired_;
+  for (const auto& [pk, e] : entries_)
+    if (e.server) add_handshakes(t, *e.server, true);
+  for (const auto& s : closing_)
+    add_handshakes(t, *s, true);
+  return t;
 }
 
 bool Servers::refresh(const Bytes32& public_key) {

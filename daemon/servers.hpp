@@ -58,10 +58,12 @@ class Servers {
     std::vector<Ipv4Address> relay_addresses;        // the relays it is announced with
   };
 
-  // default_relay_through: the relayThrough of servers whose spec names none.
+  // default_relay_through: the relayThrough of servers whose spec names none; max_handshakes:
+  // each server's (hyperdht::ServerOptions).
   Servers(boost::asio::any_io_executor executor, std::function<hyperdht::HyperDhtNode*()> node,
           Connections& connections, std::size_t max,
-          std::optional<Bytes32> default_relay_through = std::nullopt);
+          std::optional<Bytes32> default_relay_through = std::nullopt,
+          std::size_t max_handshakes = hyperdht::ServerOptions{}.max_handshakes);
   ~Servers();
   Servers(const Servers&) = delete;
   Servers& operator=(const Servers&) = delete;
@@ -84,6 +86,14 @@ class Servers {
     return spec.relay_through ? spec.relay_through : default_relay_through_;
   }
   std::vector<Listed> list() const;
+  // Inbound handshakes of all servers; the counters include servers closed since.
+  struct HandshakeTotals {
+    std::uint64_t held = 0;          // slots held now (in progress or just finished)
+    std::uint64_t slots_full = 0;    // msg1 dropped: the server held max_handshakes
+    std::uint64_t rate_limited = 0;  // msg1 dropped by the per-host limit
+    std::uint64_t invalid = 0;       // msg1 that failed the Noise step
+  };
+  HandshakeTotals handshake_totals() const;
   std::vector<ServerSpec> standing() const;
   // The servers listening on the named key.
   std::size_t uses_key(const std::string& key_name) const;
@@ -117,6 +127,8 @@ class Servers {
   Connections& connections_;
   std::size_t max_;
   std::optional<Bytes32> default_relay_through_;
+  std::size_t max_handshakes_;
+  HandshakeTotals retired_;  // the counters of servers gone
   std::map<Bytes32, Entry> entries_;
   std::vector<std::unique_ptr<hyperdht::Server>> closing_;
   bool stopped_ = false;

@@ -7,8 +7,11 @@
 # source addresses 127.1.x.y, half PING, half FIND_NODE with random targets, open loop, for
 # FLOOD_DURATION (5) s, while a legitimate client on 127.3.0.1 pings at FLOOD_LEGIT_RATE (20)/s.
 # Phases: idle (2 s, client alone), flood, after (2 s, client alone). Variants
-# (FLOOD_RPC_VARIANTS, NAME:RATE): "max" (RATE 0: as fast as one generator thread can send) and
-# "30k" (30000 requests/s: more than the JS node answers with one core, well below the C++ one).
+# (FLOOD_RPC_VARIANTS, NAME:RATE[:SOURCES], SOURCES default FLOOD_SOURCES): "max" (RATE 0: as
+# fast as one generator thread can send), "30k" (30000 requests/s: more than the JS node answers
+# with one core, well below the C++ one) and "narrow" (as fast as possible from 4 sources: far
+# above the C++ node's per-host request limit, 500/s after a burst of 1000, which the "max"
+# flood from 64 sources also exceeds per source; the JS node has no limit).
 #   legit_{idle,flood,after}_{success,p50_ms,p99_ms}
 #                     the legitimate client's pings answered within 1 s (dht-rpc's timeout), and
 #                     their latency; under flood the first 0.5 s is left out (steady state)
@@ -17,6 +20,7 @@
 #   socket_drops      datagrams the kernel dropped at the node's socket (not read in time)
 #   server_cpu_flood  the node's CPU use during the flood, in cores (1.0 = one full core)
 #   rss_mib_*         the node's VmRSS before the flood / at its end / 2 s after; hwm_mib VmHWM
+#   rate_limited      (C++ only) requests the node dropped by its per-host limit, whole run
 # The same generator and bytes for both nodes. The machine is a shared 2-core box: the generator
 # (one spinning thread at "max") and the node each get about one core, and the client's thread
 # competes with them for scheduling (its latency includes that).
@@ -34,14 +38,17 @@
 #   legit_{idle,flood,after}_{success,p50_ms,p99_ms}
 #                     connects that opened within 5 s, and their open latency
 #   server_cpu_flood, cpu_us_per_request, rss_mib_*, hwm_mib, socket_drops: as above
-#   rate_limited, invalid (C++ only, ServerStats): msg1 dropped by the per-host limit, and msg1
-#                     that cost a Noise attempt and failed
+#   rate_limited, invalid, slots_full (C++ only, ServerStats): msg1 dropped by the per-host
+#                     limit, msg1 that cost a Noise attempt and failed, msg1 dropped because the
+#                     server held max_handshakes
 #
 # Ratios (> 1 = C++ better): flood_answered_rps cpp/js, legit_flood_success cpp/js,
 # legit_flood_p50/p99 js/cpp, cpu_per_answer/request js/cpp, rss js/cpp.
 #
-# Environment (set by bench/run): HDHT_BUILD, HDHT_ROOT, HDHT_INTEROP. Knobs: FLOOD_DURATION,
-# FLOOD_SOURCES, FLOOD_LEGIT_RATE, FLOOD_RPC_VARIANTS ("max:0 30k:30000"), FLOOD_PORT (first port
+# Environment (set by bench/run): HDHT_BUILD, HDHT_ROOT, HDHT_INTEROP (to run this suite alone on
+# another build: HDHT_BUILD=DIR HDHT_ROOT=. bash bench/suites/flood.sh). Knobs: FLOOD_DURATION,
+# FLOOD_SOURCES, FLOOD_LEGIT_RATE, FLOOD_RPC_VARIANTS ("max:0 30k:30000 narrow:0:4"), FLOOD_PORT
+# (first port
 # tried; default random), FLOOD_HS_RATE, FLOOD_HS_DURATION, FLOOD_HS_VARIANTS
 # ("wide:64 narrow:4"). An empty variant list skips that scenario.
 set -euo pipefail
@@ -51,7 +58,7 @@ export HDHT_INTEROP=${HDHT_INTEROP:-$root/tests/interop}
 duration=${FLOOD_DURATION:-5}
 sources=${FLOOD_SOURCES:-64}
 legit_rate=${FLOOD_LEGIT_RATE:-20}
-rpc_variants=${FLOOD_RPC_VARIANTS-max:0 30k:30000}
+rpc_variants=${FLOOD_RPC_VARIANTS-max:0 30k:30000 narrow:0:4}
 hs_rate=${FLOOD_HS_RATE:-10000}
 hs_duration=${FLOOD_HS_DURATION:-6}
 hs_variants=${FLOOD_HS_VARIANTS-wide:64 narrow:4}
@@ -107,28 +114,34 @@ start_rpc_server() {
   return 1
 }
 
-# rpc_side IMPL VARIANT RATE CMD...: one node under the RPC flood; leaves $tmp/IMPL.rpc.VARIANT.json.
+# rpc_side IMPL VARIANT RATE SOURCES CMD...: one node under the RPC flood; leaves
+# $tmp/IMPL.rpc.VARIANT.json (the generator's line, plus "server_stats" for C++).
 rpc_side() {
-  local impl=$1 variant=$2 rate=$3 out=$tmp/$1.rpc.$2.json; shift 3
+  local impl=$1 variant=$2 rate=$3 nsrc=$4 out=$tmp/$1.rpc.$2.json; shift 4
   echo '{}' > "$out"
   start_rpc_server "$impl" "$@" || return 0
   if ! timeout $((duration + 40)) "$build/bench/flood_rpc" --target "127.0.0.1:$target_port" \
-      --server-pid "$server_pid" --sources "$sources" --rate "$rate" --legit-rate "$legit_rate" \
+      --server-pid "$server_pid" --sources "$nsrc" --rate "$rate" --legit-rate "$legit_rate" \
       --idle 2 --flood "$duration" --after 2 > "$out.tmp"; then
     echo "flood.sh: $impl rpc flood failed" >&2
   else
     mv "$out.tmp" "$out"
   fi
-  echo "  $impl rpc flood ($variant): $(cat "$out")" >&2
   kill -0 "$server_pid" 2>/dev/null || echo "flood.sh: the $impl node died under the flood" >&2
-  stop_server
+  stop_server  # the C++ node prints its counters as it stops
+  local stats
+  stats=$(grep '"stats"' "$tmp/$impl.out" 2>/dev/null | tail -n1 | jq -c .stats 2>/dev/null || true)
+  [ -n "$stats" ] || stats=null
+  jq -c --argjson s "$stats" '. + {server_stats: $s}' "$out" > "$out.tmp" && mv "$out.tmp" "$out"
+  echo "  $impl rpc flood ($variant, $nsrc sources): $(cat "$out")" >&2
 }
 
 if [ -n "$rpc_variants" ]; then
   echo "flood rpc: $sources sources, ${duration}s, legit $legit_rate/s; variants: $rpc_variants; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   for v in $rpc_variants; do
-    rpc_side cpp "${v%%:*}" "${v##*:}" "$build/bench/rpc_server"
-    rpc_side js "${v%%:*}" "${v##*:}" node "$root/bench/js/rpc_server.js"
+    IFS=: read -r vname vrate vsrc <<< "$v"
+    rpc_side cpp "$vname" "$vrate" "${vsrc:-$sources}" "$build/bench/rpc_server"
+    rpc_side js "$vname" "$vrate" "${vsrc:-$sources}" node "$root/bench/js/rpc_server.js"
   done
 fi
 
@@ -200,7 +213,8 @@ flatten_rpc() { # VARIANT FILE
       legit_after_success: .legit_after.success, legit_after_p99_ms: (.legit_after.p99_ms | r2),
       server_cpu_flood: .server_cpu_flood, cpu_us_per_answer: (.server_cpu_us_per_answer | r2),
       rss_mib_before: (.rss_mib_before | r2), rss_mib_flood_end: (.rss_mib_flood_end | r2),
-      rss_mib_after: (.rss_mib_after | r2), hwm_mib: (.hwm_mib | r2), gen_cpu: .gen_cpu }
+      rss_mib_after: (.rss_mib_after | r2), hwm_mib: (.hwm_mib | r2), gen_cpu: .gen_cpu,
+      rate_limited: .server_stats.rate_limited_requests }
     | with_entries(.key = $p + .key) end' "$2"
 }
 flatten_hs() { # VARIANT FILE
@@ -215,7 +229,8 @@ flatten_hs() { # VARIANT FILE
       server_cpu_flood: .server_cpu_flood, cpu_us_per_request: .server_cpu_us_per_request,
       rss_mib_before: .rss_mib_before, rss_mib_flood_end: .rss_mib_flood_end,
       rss_mib_after: .rss_mib_after, hwm_mib: .hwm_mib,
-      rate_limited: .server_stats.rate_limited, invalid: .server_stats.invalid }
+      rate_limited: .server_stats.rate_limited, invalid: .server_stats.invalid,
+      slots_full: .server_stats.handshake_slots_full }
     | with_entries(.key = $p + .key) end' "$2"
 }
 for impl in cpp js; do

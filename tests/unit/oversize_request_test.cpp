@@ -14,6 +14,7 @@
 
 #include "core/datagram_socket.hpp"
 #include "core/hyperdht_node.hpp"
+#include "core/rpc_errors.hpp"
 #include "hyperdht_testnet.hpp"
 #include "protocol/compact.hpp"
 #include "protocol/crypto.hpp"
@@ -79,7 +80,7 @@ TEST_CASE("oversize: a put too large for a datagram fails without emptying the t
   const auto t0 = t.net.now();
   auto big = mput(t, a, kp, Bytes(60000, 'x'), 0);
   CHECK_FALSE(big);
-  if (!big) CHECK(big.error() == std::errc::message_size);
+  if (!big) CHECK(big.error() == dht::RpcErrc::datagram_too_large);
   // Refused at once rather than after four transmissions and their timeouts to each node.
   CHECK(t.net.now() - t0 < 20s);
   CHECK(a.dht().io().stats().timeouts == timeouts_before);
@@ -189,7 +190,7 @@ TEST_CASE("oversize: RpcIo refuses a request no peer could read, asynchronously 
   CHECK_FALSE(failed);  // never from inside request()
   CHECK(a.dht().io().inflight() == inflight_before);
   REQUIRE(t.net.run_until([&] { return failed.has_value(); }, 1s));
-  CHECK(*failed == std::errc::message_size);
+  CHECK(*failed == dht::RpcErrc::datagram_too_large);
   CHECK(a.dht().io().stats().oversized_requests == 1);
   CHECK(a.dht().io().socket()->counters().sent_datagrams == sent_before);
 

@@ -1,10 +1,10 @@
-#include "core/server_rate_limit.hpp"
+#include "core/source_rate_limiter.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <iterator>
 
-namespace hdht::hyperdht {
+namespace hdht::core {
 
 namespace {
 
@@ -15,15 +15,15 @@ std::uint32_t host_key(const Ipv4Address& a) {
 
 }  // namespace
 
-double HandshakeRateLimiter::refill(Bucket& b, core::TimePoint now) const {
+double SourceRateLimiter::refill(Bucket& b, TimePoint now) const {
   const double secs = std::chrono::duration<double>(now - b.last).count();
   b.tokens = std::min(limit_.burst, b.tokens + std::max(0.0, secs) * limit_.per_second);
   b.last = now;
   return b.tokens;
 }
 
-bool HandshakeRateLimiter::allow(const Ipv4Address& from, core::TimePoint now) {
-  if (limit_.burst <= 0) return true;
+bool SourceRateLimiter::allow(const Ipv4Address& from, TimePoint now) {
+  if (!enabled()) return true;
   auto [it, fresh] = buckets_.try_emplace(host_key(from), Bucket{limit_.burst, now});
   if (!fresh) refill(it->second, now);
   if (it->second.tokens < 1) return false;
@@ -32,14 +32,16 @@ bool HandshakeRateLimiter::allow(const Ipv4Address& from, core::TimePoint now) {
   return true;
 }
 
-void HandshakeRateLimiter::prune(core::TimePoint now) {
+void SourceRateLimiter::prune(TimePoint now) {
   for (auto it = buckets_.begin(); it != buckets_.end();) {
     it = refill(it->second, now) >= limit_.burst ? buckets_.erase(it) : std::next(it);
   }
-  // Still too many senders at once: forget arbitrary ones (they start again with a full bucket,
-  // which bounds memory at the cost of a weaker limit under a very wide flood).
-  while (buckets_.size() > kMaxHosts)
+  // Too many senders still busy: forget arbitrary ones (they start again with a full bucket,
+  // which bounds memory at the cost of a weaker limit under a very wide flood), down to 3/4 of
+  // the cap, so that the next scan is at least kMaxHosts / 4 new hosts away: a flood from ever
+  // new sources whose buckets are not full yet must not cost a scan of the table per datagram.
+  while (buckets_.size() > kMaxHosts - kMaxHosts / 4)
     buckets_.erase(buckets_.begin());
 }
 
-}  // namespace hdht::hyperdht
+}  // namespace hdht::core
