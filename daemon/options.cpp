@@ -1,6 +1,8 @@
 #include "daemon/options.hpp"
 
+#include <charconv>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 
 #include <boost/program_options.hpp>
@@ -18,6 +20,27 @@ const char* const kDefaultBootstrap = dht::kPublicBootstrap;
 
 namespace {
 
+// A whole number for a count, a port or seconds. Boost reads an unsigned through
+// lexical_cast, which takes "-1" as 4294967295: `--max-handshakes -1` would mean "4 billion",
+// not an error. Digits only, and in range, or the option is refused.
+struct Count {
+  unsigned value = 0;
+};
+
+std::ostream& operator<<(std::ostream& os, const Count& c) {
+  return os << c.value;
+}
+
+void validate(boost::any& out, const std::vector<std::string>& values, Count*, int) {
+  po::validators::check_first_occurrence(out);
+  const std::string& text = po::validators::get_single_string(values);
+  unsigned v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc{} || ptr != end) throw po::invalid_option_value(text);
+  out = Count{v};
+}
+
 po::options_description describe() {
   po::options_description opts("Options (the same names, without --, work in the --config file)");
   // The core's default (RpcIoConfig::request_rate_limit), in whole numbers.
@@ -33,27 +56,27 @@ po::options_description describe() {
     ("bootstrap", po::value<std::string>()->value_name("HOST:PORT,..."), "host:port[,host:port...] to join (default: the public HyperDHT bootstrap nodes)")
     ("bootstrapper", po::bool_switch(), "run the first node of an isolated network: persistent, id = node_id(--host:--port); needs --host")
     ("host", po::value<std::string>()->value_name("IPV4"), "address to bind (0.0.0.0); with --bootstrapper, this node's public IPv4")
-    ("port", po::value<unsigned>()->value_name("PORT"), "UDP port (default 49737; tries port..port+4, then any, unless given explicitly)")
-    ("nodes", po::value<unsigned>()->value_name("N")->default_value(1), "run N nodes in this process")
+    ("port", po::value<Count>()->value_name("PORT"), "UDP port (default 49737; tries port..port+4, then any, unless given explicitly)")
+    ("nodes", po::value<Count>()->value_name("N")->default_value(Count{1}), "run N nodes in this process")
     ("persistent", po::bool_switch(), "try to become persistent while bootstrapping (ephemeral: false) instead of after ~20 min")
     ("ephemeral", po::bool_switch(), "never become persistent (ephemeral: true): store nothing for others")
     ("not-firewalled", po::bool_switch(), "trust that this host is reachable (firewalled: false; skips the firewall probe)")
-    ("testnet", po::value<unsigned>()->value_name("N"), "run an isolated network of N nodes on 127.0.0.1: a bootstrapper on --port, the rest joining it")
+    ("testnet", po::value<Count>()->value_name("N"), "run an isolated network of N nodes on 127.0.0.1: a bootstrapper on --port, the rest joining it")
     ("socket", po::value<std::string>()->value_name("PATH"), "control socket path, or 'none' (default: $RUNTIME_DIRECTORY/hyperdhtd.sock under systemd, else $XDG_RUNTIME_DIR/hyperdhtd.sock, else /tmp/hyperdhtd-$UID.sock)")
     ("socket-group", po::value<std::string>()->value_name("GROUP"), "group that may use the control socket (mode 0660; default: the daemon's group)")
-    ("max-clients", po::value<unsigned>()->value_name("N")->default_value(64), "control socket clients served at once; more are told TOO_MANY_CLIENTS")
-    ("max-servers", po::value<unsigned>()->value_name("N")->default_value(32), "servers (listen) at once; more are refused with LIMIT_REACHED")
-    ("max-connections", po::value<unsigned>()->value_name("N")->default_value(256), "P2P connections at once (connect, accept, forwards); more are refused")
-    ("request-rate-limit", po::value<unsigned>()->value_name("PER_SECOND")->default_value(per_second), "DHT requests answered per second from one IPv4 host, after a burst of --request-rate-burst; more are dropped unanswered (0 = no limit)")
-    ("request-rate-burst", po::value<unsigned>()->value_name("N")->default_value(burst), "requests one host may send at once before --request-rate-limit applies (0 = no limit)")
-    ("max-handshakes", po::value<unsigned>()->value_name("N")->default_value(1024), "inbound handshakes each server holds at once (in progress or just finished); more are dropped unanswered; 0 = no limit")
+    ("max-clients", po::value<Count>()->value_name("N")->default_value(Count{64}), "control socket clients served at once; more are told TOO_MANY_CLIENTS")
+    ("max-servers", po::value<Count>()->value_name("N")->default_value(Count{32}), "servers (listen) at once; more are refused with LIMIT_REACHED")
+    ("max-connections", po::value<Count>()->value_name("N")->default_value(Count{256}), "P2P connections at once (connect, accept, forwards); more are refused")
+    ("request-rate-limit", po::value<Count>()->value_name("PER_SECOND")->default_value(Count{per_second}), "DHT requests answered per second from one IPv4 host, after a burst of --request-rate-burst; more are dropped unanswered (0 = no limit)")
+    ("request-rate-burst", po::value<Count>()->value_name("N")->default_value(Count{burst}), "requests one host may send at once before --request-rate-limit applies (0 = no limit)")
+    ("max-handshakes", po::value<Count>()->value_name("N")->default_value(Count{1024}), "inbound handshakes each server holds at once (in progress or just finished); more are dropped unanswered; 0 = no limit")
     ("state-dir", po::value<std::string>()->value_name("DIR"), "keys and routing-table snapshot (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/hyperdhtd, else ~/.local/state/hyperdhtd; --testnet: none, keys in memory)")
     ("metrics", po::value<std::string>()->value_name("HOST:PORT"), "serve Prometheus metrics over HTTP on host:port (off by default; e.g. 127.0.0.1:9478)")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "trace, debug, info, warn, error, critical or off")
     ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"), "text, or json (one object per line)")
-    ("status-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(60), "seconds between one-line status logs (0 = never)")
-    ("reannounce-interval", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "how often standing announces and kept records are refreshed, in seconds (1 or more; records on storing nodes live 13-27 minutes)")
-    ("control-idle-timeout", po::value<unsigned>()->value_name("SECONDS")->default_value(300), "close a control connection idle this long (no request, nothing running for it); 0 = never")
+    ("status-interval", po::value<Count>()->value_name("SECONDS")->default_value(Count{60}), "seconds between one-line status logs (0 = never)")
+    ("reannounce-interval", po::value<Count>()->value_name("SECONDS")->default_value(Count{300}), "how often standing announces and kept records are refreshed, in seconds (1 or more; records on storing nodes live 13-27 minutes)")
+    ("control-idle-timeout", po::value<Count>()->value_name("SECONDS")->default_value(Count{300}), "close a control connection idle this long (no request, nothing running for it); 0 = never")
     ("blind-relay", po::bool_switch(), "also serve as a blind relay for other peers' relayThrough (best on a persistent, unfirewalled node)")
     ("blind-relay-key", po::value<std::string>()->value_name("NAME")->default_value("default"), "the key pair the blind relay listens on; its public key is what peers pass as relayThrough")
     ("relay-through", po::value<std::string>()->value_name("PUBKEY"), "a blind relay's public key (64 hex): the relayThrough of connects and listens that name none");
@@ -122,10 +145,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   if (level == spdlog::level::off && vm["log-level"].as<std::string>() != "off")
     return fail("--log-level: unknown level '" + vm["log-level"].as<std::string>() + "'");
   o.log_level = level;
-  o.status_interval = std::chrono::seconds(vm["status-interval"].as<unsigned>());
-  if (vm["reannounce-interval"].as<unsigned>() == 0)
+  o.status_interval = std::chrono::seconds(vm["status-interval"].as<Count>().value);
+  if (vm["reannounce-interval"].as<Count>().value == 0)
     return fail("--reannounce-interval must be 1 second or more");
-  o.reannounce_interval = std::chrono::seconds(vm["reannounce-interval"].as<unsigned>());
+  o.reannounce_interval = std::chrono::seconds(vm["reannounce-interval"].as<Count>().value);
   o.config_file = config_file;
   const auto format = vm["log-format"].as<std::string>();
   if (format == "json")
@@ -133,16 +156,16 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   else if (format != "text")
     return fail("--log-format must be text or json, not '" + format + "'");
 
-  o.max_clients = vm["max-clients"].as<unsigned>();
+  o.max_clients = vm["max-clients"].as<Count>().value;
   if (o.max_clients == 0) return fail("--max-clients must be at least 1");
-  o.max_servers = vm["max-servers"].as<unsigned>();
-  o.max_connections = vm["max-connections"].as<unsigned>();
+  o.max_servers = vm["max-servers"].as<Count>().value;
+  o.max_connections = vm["max-connections"].as<Count>().value;
   if (o.max_servers == 0 || o.max_connections == 0)
     return fail("--max-servers and --max-connections must be at least 1");
-  o.request_rate_limit.per_second = vm["request-rate-limit"].as<unsigned>();
-  o.request_rate_limit.burst = vm["request-rate-burst"].as<unsigned>();
-  o.max_handshakes = vm["max-handshakes"].as<unsigned>();
-  o.control_idle_timeout = std::chrono::seconds(vm["control-idle-timeout"].as<unsigned>());
+  o.request_rate_limit.per_second = vm["request-rate-limit"].as<Count>().value;
+  o.request_rate_limit.burst = vm["request-rate-burst"].as<Count>().value;
+  o.max_handshakes = vm["max-handshakes"].as<Count>().value;
+  o.control_idle_timeout = std::chrono::seconds(vm["control-idle-timeout"].as<Count>().value);
   o.blind_relay = vm["blind-relay"].as<bool>();
   o.blind_relay_key = vm["blind-relay-key"].as<std::string>();
   if (vm.count("relay-through")) {
@@ -164,12 +187,12 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   }
 
   if (vm.count("port")) {
-    const unsigned p = vm["port"].as<unsigned>();
+    const unsigned p = vm["port"].as<Count>().value;
     if (p == 0 || p > 65535) return fail("--port must be 1..65535");
     o.port = static_cast<std::uint16_t>(p);
     o.port_given = true;
   }
-  o.nodes = vm["nodes"].as<unsigned>();
+  o.nodes = vm["nodes"].as<Count>().value;
   if (o.nodes == 0) return fail("--nodes must be at least 1");
   o.persistent = vm["persistent"].as<bool>();
   o.ephemeral = vm["ephemeral"].as<bool>();
@@ -189,7 +212,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
 
   if (testnet) {
     o.mode = Mode::testnet;
-    o.nodes = vm["testnet"].as<unsigned>();
+    o.nodes = vm["testnet"].as<Count>().value;
     if (o.nodes == 0) return fail("--testnet needs at least 1 node");
     if (vm.count("host")) return fail("--testnet always runs on 127.0.0.1; drop --host");
     o.host = "127.0.0.1";

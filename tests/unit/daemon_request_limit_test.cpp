@@ -2,6 +2,7 @@
 // core's defaults when not given (issue 8).
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <vector>
 
 #include "core/dht_config.hpp"
@@ -48,4 +49,22 @@ TEST_CASE("daemon: the request limit options reach every node", "[daemon][rateli
   CHECK(one[0].io.request_rate_limit.burst == core_default.burst);
 
   CHECK(parse({"--request-rate-limit", "x"}).action == daemon::ParsedCommandLine::Action::error);
+}
+
+TEST_CASE("daemon: a count option is digits only, in range", "[daemon]") {
+  using Action = daemon::ParsedCommandLine::Action;
+  // Boost's lexical_cast took "-1" as 4294967295 for an unsigned option.
+  for (const char* bad : {"-1", "+3", "1e3", "4294967296", " 5", "5 ", "0x10", ""}) {
+    INFO(bad);
+    const auto r = parse({"--testnet", "3", "--socket", "none", "--max-handshakes", bad});
+    CHECK(r.action == Action::error);
+    CHECK(r.text.find("max-handshakes") != std::string::npos);
+  }
+  const auto ok = parse({"--testnet", "3", "--socket", "none", "--max-handshakes", "4294967295",
+                         "--status-interval", "0"});
+  REQUIRE(ok.action == Action::run);
+  CHECK(ok.options.max_handshakes == 4294967295u);
+  CHECK(ok.options.status_interval.count() == 0);
+  CHECK(parse({"--testnet", "-2"}).action == Action::error);
+  CHECK(parse({"--port", "-1", "--testnet", "2"}).action == Action::error);
 }
