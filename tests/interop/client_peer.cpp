@@ -14,8 +14,8 @@
 //         | {"event":"connect-error","conn":c,"code":"PEER_NOT_FOUND",...,"cause","ms"}
 //   {"op":"send","conn":c,"bytes":B,"seed":S}: B pseudo-random bytes in 64 KiB messages with
 //        back-pressure -> {"event":"sent","conn":c,"bytes":B,"sha256":hex}; every byte that
-//        comes back is hashed: {"event":"received","conn":c,"bytes":B,"sha256":hex,"ms":t}
-//        once B bytes arrived
+//        comes back is hashed: {"event":"received","conn":c,"bytes":B,"sha256":hex,"ms":t,
+//        "retransmits":n} once B bytes arrived (n: the UDX stream's retransmissions so far)
 //   {"op":"end","conn":c} / {"op":"destroy","conn":c}
 //   {"op":"quit"}
 //   events: {"event":"closed","conn":c,"error":""|text,"received":B} when a stream closes; the
@@ -223,7 +223,8 @@ class Driver {
             {"conn", c},
             {"bytes", k.rx_bytes},
             {"sha256", interop::sha256_hex(k.rx_hash)},
-            {"ms", ms(runtime_.now() - k.send_started)}});
+            {"ms", ms(runtime_.now() - k.send_started)},
+            {"retransmits", k.stream->raw().counters().retransmits}});
       k.expect = 0;
     }
   }

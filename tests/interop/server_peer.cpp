@@ -18,7 +18,10 @@
 //                       routes:[{publicKey,host,port}]}]} (reusable-socket routes)
 //   {"op":"quit"}
 // Events: {"event":"connection","server":s,"conn":c,"remotePublicKey","publicKey",
-//          "handshakeHash"} and {"event":"conn-closed","conn":c,"bytes":n,"error":str|null}.
+//          "handshakeHash"} and {"event":"conn-closed","conn":c,"bytes":n,"sha256":hex (of the
+//          bytes received),"retransmits":n (the UDX stream's),"error":str|null}.
+#include <sodium.h>
+
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -63,6 +66,7 @@ json addrs(const std::vector<Ipv4Address>& list) {
 struct Echo {
   std::unique_ptr<core::SecretStream> stream;
   std::uint64_t bytes = 0;
+  crypto_hash_sha256_state hash{};
 };
 
 class Driver {
@@ -151,20 +155,24 @@ class Driver {
           {"handshakeHash", to_hex(stream->handshake_hash())}});
     auto e = std::make_unique<Echo>();
     Echo* raw = e.get();
+    crypto_hash_sha256_init(&raw->hash);
     core::SecretStream* ss = stream.get();
     e->stream = std::move(stream);
     core::SecretStream::Handlers h;
     h.on_data = [raw, ss](ByteView d) {
       raw->bytes += d.size();
+      crypto_hash_sha256_update(&raw->hash, d.data(), d.size());
       auto r = ss->write(d);
       if (r && !*r) ss->pause_reading();
     };
     h.on_drain = [ss] { ss->resume_reading(); };
     h.on_end = [ss] { (void)ss->end(); };
-    h.on_close = [this, c, raw](const core::SecretStreamError& err) {
+    h.on_close = [this, c, raw, ss](const core::SecretStreamError& err) {
       emit({{"event", "conn-closed"},
             {"conn", c},
             {"bytes", raw->bytes},
+            {"sha256", interop::sha256_hex(raw->hash)},
+            {"retransmits", ss->raw().counters().retransmits},
             {"error", err ? json(err.message) : json(nullptr)}});
       boost::asio::post(runtime_.executor(), [this, c] { conns_.erase(c); });
     };
