@@ -94,6 +94,7 @@ std::vector<Bytes> AnnounceStore::get(const Bytes32& topic, std::size_t n) {
 
 void AnnounceStore::rotate() {
   clock_.note_rotation();
+  evicted_ += stale_.size;
   stale_ = std::move(fresh_);
   fresh_ = Generation{};
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +35,8 @@ class AnnounceStore {
   std::size_t bytes() const noexcept { return fresh_.bytes + stale_.bytes; }
   std::size_t topics() const noexcept { return fresh_.topics.size() + stale_.topics.size(); }
   const CacheLimits& limits() const noexcept { return limits_; }
+  // Records dropped by rotations (a cap or age), as RecordCache::evicted().
+  std::uint64_t evicted() const noexcept { return evicted_; }
 
  private:
   struct Entry {
@@ -57,6 +60,7 @@ class AnnounceStore {
   core::Runtime& runtime_;
   CacheLimits limits_;
   Generation fresh_, stale_;
+  std::uint64_t evicted_ = 0;
   GenerationClock clock_;
 };
 

@@ -115,6 +115,9 @@ class RecordCache {
   std::size_t size() const noexcept { return latest_.size() + oldest_.size(); }
   std::size_t bytes() const noexcept { return latest_bytes_ + oldest_bytes_; }
   const CacheLimits& limits() const noexcept { return limits_; }
+  // Entries dropped by rotations (a cap or age), not by erase() or clear(): what a flood of
+  // writes displaced.
+  std::uint64_t evicted() const noexcept { return evicted_; }
 
   void clear() {
     latest_.clear();
@@ -128,6 +131,7 @@ class RecordCache {
 
   void rotate() {
     clock_.note_rotation();
+    evicted_ += oldest_.size();
     oldest_ = std::move(latest_);
     oldest_bytes_ = latest_bytes_;
     latest_ = {};
@@ -138,6 +142,7 @@ class RecordCache {
   CacheLimits limits_;
   Map latest_, oldest_;
   std::size_t latest_bytes_ = 0, oldest_bytes_ = 0;
+  std::uint64_t evicted_ = 0;
   GenerationClock clock_;
 };
 

@@ -198,6 +198,7 @@ void ValueCache::clear() {
 
 void ValueCache::rotate() {
   clock_.note_rotation();
+  evicted_ += oldest_.live;
   oldest_ = std::move(latest_);
   latest_ = Generation{};
 }

@@ -52,6 +52,8 @@ class ValueCache {
   std::size_t size() const noexcept { return latest_.live + oldest_.live; }
   std::size_t bytes() const noexcept { return latest_.bytes + oldest_.bytes; }
   const CacheLimits& limits() const noexcept { return limits_; }
+  // Live entries dropped by rotations (a cap or age), as RecordCache::evicted().
+  std::uint64_t evicted() const noexcept { return evicted_; }
   void clear();
 
  private:
@@ -87,6 +89,7 @@ class ValueCache {
   CacheLimits limits_;
   Generation latest_, oldest_;
   Bytes scratch_;
+  std::uint64_t evicted_ = 0;
   GenerationClock clock_;
 };
 
