@@ -48,6 +48,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/load_net.hpp"
 #include "bench/measure.hpp"
 #include "bench/proc_stats.hpp"
 #include "core/asio_runtime.hpp"
@@ -133,6 +134,7 @@ Options parse(int argc, char** argv) {
 // ---- /proc ---------------------------------------------------------------------------------
 
 using bench::proc_status;
+using bench::Rng;
 
 // Total CPU seconds of a process, -1 if it is gone.
 double cpu_seconds_of(long pid) {
@@ -190,16 +192,6 @@ Snapshot snapshot(long pid) {
 }
 
 // ---- the flood -----------------------------------------------------------------------------
-
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-};
 
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kNoiseSize = 144;  // e (32) + encrypted s (48) + an encrypted payload (64)

@@ -57,6 +57,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/load_net.hpp"
 #include "bench/measure.hpp"
 #include "bench/proc_stats.hpp"
 #include "protocol/compact.hpp"
@@ -141,53 +142,16 @@ Options parse(int argc, char** argv) {
 
 // ---- the node, sockets and messages ------------------------------------------------------
 
-// The kernel's drop counter of the UDP socket bound to ip:port (/proc/net/udp, last column).
-std::optional<double> socket_drops(const Ipv4Address& a) {
-  char want[32];
-  // /proc/net/udp prints the address as the in-memory u32 in host order (little endian here).
-  std::snprintf(want, sizeof want, "%02X%02X%02X%02X:%04X", a.ip[3], a.ip[2], a.ip[1], a.ip[0],
-                a.port);
-  std::ifstream f("/proc/net/udp");
-  std::string line;
-  std::getline(f, line);
-  while (std::getline(f, line)) {
-    std::istringstream in(line);
-    std::string sl, local, field, last;
-    in >> sl >> local;
-    if (local != want) continue;
-    while (in >> field)
-      last = field;
-    return std::strtod(last.c_str(), nullptr);
-  }
-  return std::nullopt;
-}
+using bench::Rng;
+using bench::to_sockaddr;
 
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-  // Random enough for distinct topics and values; nothing here needs to be unpredictable.
-  void fill(std::uint8_t* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; i += 8) {
-      const std::uint64_t r = next();
-      std::memcpy(p + i, &r, std::min<std::size_t>(8, n - i));
-    }
-  }
-  Bytes32 bytes32() {
-    Bytes32 b;
-    fill(b.data(), b.size());
-    return b;
-  }
-  Bytes bytes(std::size_t n) {
-    Bytes b(n);
-    fill(b.data(), n);
-    return b;
-  }
-};
+// A non-blocking UDP socket bound to ip:0 and connected to the node; exits on failure.
+int open_socket(const std::array<std::uint8_t, 4>& ip, const sockaddr_in& node) {
+  const char* why = "";
+  const int fd = bench::open_udp_socket({ip, 0}, node, true, why);
+  if (fd < 0) usage(why);
+  return fd;
+}
 
 enum Kind : std::uint8_t { kAnnounce = 0, kMutable = 1, kImmutable = 2, kLookup = 3 };
 constexpr std::array<const char*, 4> kKindName{"announce", "mutable_put", "immutable_put",
@@ -200,29 +164,6 @@ struct Endpoint {
   std::uint16_t seq = 0;  // tids: seq << 2 | kind
   std::uint64_t sent = 0;
 };
-
-sockaddr_in to_sockaddr(const Ipv4Address& a) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(a.port);
-  std::memcpy(&sa.sin_addr.s_addr, a.ip.data(), 4);
-  return sa;
-}
-
-// A non-blocking UDP socket bound to ip:0 and connected to the node.
-int open_socket(const std::array<std::uint8_t, 4>& ip, const sockaddr_in& node) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) usage("socket() failed");
-  const int big = 1 << 20;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-  const sockaddr_in local = to_sockaddr({ip, 0});
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0)
-    usage("bind() failed (is 127.0.0.0/8 local?)");
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&node), sizeof node) != 0)
-    usage("connect() failed");
-  return fd;
-}
 
 // What a writer must know about the node: its address (the `to` of every request) and its id
 // (announce signatures cover it).
@@ -605,7 +546,7 @@ Snapshot snapshot(const Options& o) {
   if (o.server_pid == 0) return s;
   s.cpu = bench::proc_cpu(o.server_pid).value_or(bench::ProcCpu{});
   if (auto kib = bench::proc_status(o.server_pid, "VmRSS")) s.rss_mib = *kib / 1024.0;
-  if (auto d = socket_drops(o.target)) s.drops = *d;
+  if (auto d = bench::udp_socket_drops(o.target)) s.drops = *d;
   return s;
 }
 

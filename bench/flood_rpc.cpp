@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/load_net.hpp"
 #include "bench/measure.hpp"
 #include "bench/proc_stats.hpp"
 #include "protocol/rpc_message.hpp"
@@ -113,64 +114,19 @@ Options parse(int argc, char** argv) {
 using bench::proc_cpu;
 using bench::proc_status;
 using bench::ProcCpu;
+using bench::Rng;
+using bench::to_sockaddr;
 
-// The kernel's drop counter of the UDP socket bound to ip:port (/proc/net/udp, last column).
-std::optional<double> socket_drops(const Ipv4Address& a) {
-  char want[32];
-  // /proc/net/udp prints the address as the in-memory u32 in host order (little endian here).
-  std::snprintf(want, sizeof want, "%02X%02X%02X%02X:%04X", a.ip[3], a.ip[2], a.ip[1], a.ip[0],
-                a.port);
-  std::ifstream f("/proc/net/udp");
-  std::string line;
-  std::getline(f, line);
-  while (std::getline(f, line)) {
-    std::istringstream in(line);
-    std::string sl, local;
-    in >> sl >> local;
-    if (local != want) continue;
-    std::string field, last;
-    while (in >> field)
-      last = field;
-    return std::strtod(last.c_str(), nullptr);
-  }
-  return std::nullopt;
+// A UDP socket bound to local_ip:0 and connected to the server; exits on failure.
+int open_socket(const Ipv4Address& local_ip, const sockaddr_in& server, bool nonblock) {
+  const char* why = "";
+  const int fd = bench::open_udp_socket(local_ip, server, nonblock, why);
+  if (fd < 0) usage(why);
+  return fd;
 }
-
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-};
 
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kRecvSize = 2048;
-
-sockaddr_in to_sockaddr(const Ipv4Address& a) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(a.port);
-  std::memcpy(&sa.sin_addr.s_addr, a.ip.data(), 4);
-  return sa;
-}
-
-// A non-blocking UDP socket bound to ip:0 and connected to the server.
-int open_socket(const Ipv4Address& local_ip, const sockaddr_in& server, bool nonblock) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-  if (fd < 0) usage("socket() failed");
-  const int big = 1 << 20;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-  sockaddr_in local = to_sockaddr({local_ip.ip, 0});
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0)
-    usage("bind() failed (is 127.0.0.0/8 local?)");
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0)
-    usage("connect() failed");
-  return fd;
-}
 
 Bytes request_template(const Ipv4Address& to, std::uint64_t command) {
   rpc::Request req;
@@ -458,7 +414,7 @@ Snapshot snapshot(const Options& o) {
   if (o.server_pid == 0) return s;
   s.cpu = proc_cpu(o.server_pid).value_or(ProcCpu{});
   if (auto kib = proc_status(o.server_pid, "VmRSS")) s.rss_mib = *kib / 1024.0;
-  if (auto d = socket_drops(o.target)) s.drops = *d;
+  if (auto d = bench::udp_socket_drops(o.target)) s.drops = *d;
   return s;
 }
 

@@ -49,6 +49,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/load_net.hpp"
 #include "bench/measure.hpp"
 #include "bench/proc_stats.hpp"
 #include "protocol/rpc_message.hpp"
@@ -133,17 +134,7 @@ Options parse(int argc, char** argv) {
 using bench::proc_cpu;
 using bench::proc_status;
 using bench::ProcCpu;
-
-// xorshift64*: the targets only need to be spread over the keyspace, not secret.
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-};
+using bench::Rng;
 
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kRecvSize = 2048;
